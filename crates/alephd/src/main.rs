@@ -1,1 +1,47 @@
-fn main() {}
+//! `alephd`: a node of a decentralized cloud, compatible with Aleph.im, and its client.
+//!
+//! `alephd daemon` runs the node; the other subcommands are the client and tools. This file only
+//! parses the command line and dispatches: each subcommand lives in its own module.
+
+mod cli;
+mod config;
+mod daemon;
+mod data_dir;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole context chain on one line: "what failed: why".
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Daemon(args) => daemon::run(args),
+        Command::Config {
+            command: ConfigCommand::Default,
+        } => {
+            print!("{}", config::NodeConfig::default_toml()?);
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Show(args),
+        } => {
+            let config = config::NodeConfig::load(&args)?;
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+    }
+}

