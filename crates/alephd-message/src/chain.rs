@@ -113,6 +113,6 @@ impl std::str::FromStr for Chain {
 }
 
 /// A chain name this node does not know.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown chain {0:?}")]
 pub struct UnknownChain(pub String);

@@ -5,9 +5,17 @@
 //! It does no I/O and knows nothing of tokio, databases or HTTP: everything here is a pure
 //! function of its input, so it can be fuzzed and used by clients as well as the node.
 
+mod address;
 mod chain;
+mod error_code;
+mod item_hash;
+mod message;
 mod message_type;
 pub mod signature;
 
-pub use chain::{Chain, SignatureScheme};
+pub use address::{Address, Channel, ChannelTooLong, MAX_CHANNEL_LEN};
+pub use chain::{Chain, SignatureScheme, UnknownChain};
+pub use error_code::ErrorCode;
+pub use item_hash::{ItemHash, ItemHashKind, ItemType, UnknownHashShape, UnknownItemType};
+pub use message::{IncomingMessage, MAX_INLINE_CHARS, MAX_TIME, MessageError};
 pub use message_type::MessageType;
