@@ -6,7 +6,9 @@
 //! function of its input, so it can be fuzzed and used by clients as well as the node.
 
 mod address;
+mod api_message;
 mod chain;
+pub mod content;
 mod error_code;
 mod item_hash;
 mod message;
@@ -14,7 +16,9 @@ mod message_type;
 pub mod signature;
 
 pub use address::{Address, Channel, ChannelTooLong, MAX_CHANNEL_LEN};
+pub use api_message::{ApiMessage, Confirmation};
 pub use chain::{Chain, SignatureScheme, UnknownChain};
+pub use content::{ContentError, MessageContent, ParsedContent, parse_content};
 pub use error_code::ErrorCode;
 pub use item_hash::{ItemHash, ItemHashKind, ItemType, UnknownHashShape, UnknownItemType};
 pub use message::{IncomingMessage, MAX_INLINE_CHARS, MAX_TIME, MessageError};

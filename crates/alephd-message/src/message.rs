@@ -15,6 +15,7 @@ use crate::signature::SignedFields;
 use crate::{Address, Chain, Channel, ItemHash, ItemType, MessageType};
 
 pub use error::MessageError;
+pub(crate) use parse::contains_nul;
 
 /// Longest accepted `item_content`, in characters ("Message too long" beyond).
 pub const MAX_INLINE_CHARS: usize = 200_000;
