@@ -1,0 +1,1 @@
+//! Chain sync (being written).
