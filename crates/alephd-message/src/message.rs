@@ -159,3 +159,229 @@ impl<'de> Deserialize<'de> for IncomingMessage {
         Self::from_value(value).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const CID0: &str = "QmYULJoNGPDmoRq4WNWTDTUvJGJv1hosox8H6vVd1kCsY8";
+    const CID1: &str = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
+
+    fn inline(content: &str) -> Value {
+        json!({
+            "sender": "0xB68B9D4f3771c246233823ed1D3Add451055F9Ef",
+            "chain": "ETH",
+            "signature": "0x1234",
+            "type": "POST",
+            "item_type": "inline",
+            "item_content": content,
+            "item_hash": ItemHash::sha256_of(content),
+            "time": 1730410918.092607,
+            "channel": "TEST",
+        })
+    }
+
+    fn with(mut value: Value, key: &str, field: Value) -> Value {
+        value[key] = field;
+        value
+    }
+
+    fn without(mut value: Value, key: &str) -> Value {
+        value.as_object_mut().unwrap().remove(key);
+        value
+    }
+
+    fn err(value: Value) -> MessageError {
+        IncomingMessage::from_value(value).unwrap_err()
+    }
+
+    const CONTENT: &str = r#"{"type":"test","address":"0xabc","time":1.5,"content":{"a":"é"}}"#;
+
+    #[test]
+    fn a_valid_inline_message_parses_and_keeps_the_exact_content() {
+        let message = IncomingMessage::from_value(inline(CONTENT)).unwrap();
+        assert_eq!(message.item_content(), Some(CONTENT));
+        assert_eq!(message.item_type(), ItemType::Inline);
+        assert_eq!(message.chain(), Chain::ETH);
+        assert_eq!(message.message_type(), MessageType::Post);
+        assert_eq!(message.channel().map(Channel::as_str), Some("TEST"));
+        assert_eq!(message.time(), 1730410918.092607);
+        let fields = message.signed_fields().unwrap();
+        assert_eq!(
+            fields.verification_buffer(),
+            format!("ETH\n{}\nPOST\n{}", message.sender(), message.item_hash())
+        );
+    }
+
+    #[test]
+    fn item_type_is_inferred() {
+        let m = IncomingMessage::from_value(without(inline(CONTENT), "item_type")).unwrap();
+        assert_eq!(m.item_type(), ItemType::Inline);
+        for (hash, expected) in [
+            (ItemHash::sha256_of("x").into_string(), ItemType::Storage),
+            (CID0.to_owned(), ItemType::Ipfs),
+            (CID1.to_owned(), ItemType::Ipfs),
+        ] {
+            let v = without(without(inline(CONTENT), "item_type"), "item_content");
+            let m = IncomingMessage::from_value(with(v, "item_hash", json!(hash))).unwrap();
+            assert_eq!(m.item_type(), expected);
+            assert_eq!(m.item_content(), None);
+        }
+    }
+
+    #[test]
+    fn item_rules_are_enforced() {
+        let other = ItemHash::sha256_of("other").into_string();
+        assert!(matches!(
+            err(with(inline(CONTENT), "item_hash", json!(other))),
+            MessageError::ItemHashMismatch { computed } if computed == ItemHash::sha256_of(CONTENT)
+        ));
+        assert_eq!(
+            err(with(inline(CONTENT), "item_type", json!("storage"))),
+            MessageError::ContentNotAllowed {
+                item_type: ItemType::Storage
+            }
+        );
+        let storage = with(
+            without(inline(CONTENT), "item_content"),
+            "item_type",
+            json!("ipfs"),
+        );
+        assert_eq!(
+            err(storage),
+            MessageError::ItemTypeMismatch {
+                declared: ItemType::Ipfs,
+                from_hash: ItemType::Storage
+            }
+        );
+        let cid = with(
+            without(inline(CONTENT), "item_content"),
+            "item_hash",
+            json!(CID0),
+        );
+        assert_eq!(err(cid.clone()), MessageError::InlineWithoutContent);
+        assert!(matches!(
+            err(with(cid, "item_type", json!("storage"))),
+            MessageError::ItemTypeMismatch { .. }
+        ));
+        let bad_hash = without(without(inline(CONTENT), "item_content"), "item_type");
+        assert!(matches!(
+            err(with(bad_hash, "item_hash", json!("0xdeadbeef"))),
+            MessageError::UnknownHashShape(_)
+        ));
+        assert!(matches!(
+            err(with(inline(CONTENT), "item_type", json!("car"))),
+            MessageError::UnknownItemType(_)
+        ));
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let long = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_INLINE_CHARS));
+        assert!(matches!(
+            err(inline(&long)),
+            MessageError::ContentTooLong { .. }
+        ));
+        // 200 000 characters is fine even when it is more bytes than that.
+        let wide = format!(r#"["{}"]"#, "é".repeat(MAX_INLINE_CHARS - 4));
+        assert!(IncomingMessage::from_value(inline(&wide)).is_ok());
+        assert_eq!(
+            err(inline(r#"{"a":"\u0000"}"#)),
+            MessageError::NullCharacter
+        );
+        assert!(matches!(
+            err(inline("{not json")),
+            MessageError::ContentNotJson(_)
+        ));
+        let channel = json!("c".repeat(crate::MAX_CHANNEL_LEN + 1));
+        assert!(matches!(
+            err(with(inline(CONTENT), "channel", channel)),
+            MessageError::ChannelTooLong(_)
+        ));
+        for time in [json!(-1.0), json!(MAX_TIME + 1.0), json!(1e300)] {
+            assert!(matches!(
+                err(with(inline(CONTENT), "time", time)),
+                MessageError::TimeOutOfRange(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn envelope_fields_are_typed() {
+        assert_eq!(err(json!([1, 2])), MessageError::NotAnObject);
+        assert!(matches!(
+            IncomingMessage::from_json(b"{"),
+            Err(MessageError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            err(with(inline(CONTENT), "type", json!("SPAM"))),
+            MessageError::UnknownMessageType(_)
+        ));
+        assert!(matches!(
+            err(with(inline(CONTENT), "type", json!(3))),
+            MessageError::UnknownMessageType(_)
+        ));
+        assert!(matches!(
+            err(with(inline(CONTENT), "chain", json!("DOGE"))),
+            MessageError::UnknownChain(_)
+        ));
+        assert_eq!(
+            err(without(inline(CONTENT), "sender")),
+            MessageError::MissingField("sender")
+        );
+        assert_eq!(
+            err(without(inline(CONTENT), "time")),
+            MessageError::MissingField("time")
+        );
+        assert_eq!(
+            err(with(inline(CONTENT), "time", json!("2022-10-06T11:15:54Z"))),
+            MessageError::WrongType {
+                field: "time",
+                expected: "a number"
+            }
+        );
+        assert_eq!(
+            err(with(inline(CONTENT), "signature", json!(12))),
+            MessageError::WrongType {
+                field: "signature",
+                expected: "a string"
+            }
+        );
+        assert_eq!(
+            err(with(inline(CONTENT), "item_content", json!({"a": 1}))),
+            MessageError::WrongType {
+                field: "item_content",
+                expected: "a string"
+            }
+        );
+        assert!(err(json!({})).error_code() == crate::ErrorCode::InvalidFormat);
+    }
+
+    #[test]
+    fn tolerant_inputs_are_accepted() {
+        let int_time =
+            IncomingMessage::from_value(with(inline(CONTENT), "time", json!(17))).unwrap();
+        assert_eq!(int_time.time(), 17.0);
+        let unsigned = IncomingMessage::from_value(with(inline(CONTENT), "signature", Value::Null));
+        assert_eq!(unsigned.unwrap().signed_fields().map(|_| ()), None);
+        let object_sig = json!({"signature": "abc", "publicKey": "def"});
+        let m =
+            IncomingMessage::from_value(with(inline(CONTENT), "signature", object_sig)).unwrap();
+        assert_eq!(
+            m.signature(),
+            Some(r#"{"publicKey":"def","signature":"abc"}"#)
+        );
+        let extra = with(inline(CONTENT), "unexpected", json!({"x": 1}));
+        let m = IncomingMessage::from_value(extra).unwrap();
+        assert_eq!(m.raw()["unexpected"], json!({"x": 1}));
+        assert!(
+            !m.to_wire_value()
+                .as_object()
+                .unwrap()
+                .contains_key("unexpected")
+        );
+        assert_eq!(m.to_wire_value().as_object().unwrap().len(), 9);
+    }
+}
