@@ -1,5 +1,7 @@
 //! Content schemas: field rules, limits, defaults, and which extras are refused.
 
+#![allow(clippy::unwrap_used)] // Test helpers: a panic is a test failure.
+
 use alephd_message::content::{
     AggregateKey, Interface, MachineVolume, PaymentType, PostRef, VolumePersistence,
 };

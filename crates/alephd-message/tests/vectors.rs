@@ -2,6 +2,8 @@
 //! matches the one recorded when the vectors were collected, real messages parse (envelope
 //! and content), and the known-odd fixtures fail with the error we expect.
 
+#![allow(clippy::unwrap_used)] // Test helpers: a panic is a test failure.
+
 use std::path::Path;
 
 use alephd_message::{
