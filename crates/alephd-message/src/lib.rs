@@ -10,6 +10,7 @@ mod api_message;
 mod chain;
 pub mod content;
 mod error_code;
+pub mod fuzzing;
 mod item_hash;
 mod message;
 mod message_type;
