@@ -1,0 +1,56 @@
+//! The node's materialized state, in SQLite through sqlx.
+//!
+//! Owns the schema (migrations in `migrations/`), the durable pending queue, messages and
+//! their statuses, aggregates, posts, tombstones and the state root. It stores what the
+//! processor decided and answers the API's reads; it never decides validity itself: the
+//! semantics (who may amend, how aggregates merge) live in `alephd-processor`.
+//!
+//! Every query is plain runtime SQL with `$n` placeholders, `ON CONFLICT` upserts, times as
+//! float UNIX seconds and JSON as text, so a PostgreSQL backend can follow by swapping the pool
+//! type behind [`Db`]. Functions take a [`Conn`]: a pooled read connection or a write
+//! transaction ([`Db::begin`]) — the processor applies a whole batch in one transaction.
+
+mod aggregates;
+mod db;
+mod error;
+mod messages;
+mod model;
+mod pending;
+mod posts;
+mod query;
+mod state_root;
+
+pub use aggregates::{AggregateListFilter, AggregateSort};
+pub use db::{Conn, Db, DbConfig, ReadConn, WriteTx};
+pub use error::DbError;
+pub use model::{
+    AggregateElement, AggregateRecord, ForgottenRecord, MergedPost, MessageRecord, MessageStatus,
+    PendingRecord, PostRecord, RejectedRecord, StatusRecord,
+};
+pub use pending::{EnqueueOutcome, NewPending};
+pub use posts::PostFilter;
+pub use query::{Cursor, MessageFilter, SortBy, SortOrder};
+pub use state_root::StateRoot;
+
+/// Reads and writes grouped by table family; each is a set of free functions over a [`Conn`].
+pub mod ops {
+    pub use crate::aggregates::{
+        aggregate, aggregates_of, delete_aggregate, delete_element, element, elements,
+        elements_up_to, insert_element, insert_tombstone, list_aggregates, tombstone_time,
+        upsert_aggregate,
+    };
+    pub use crate::messages::{
+        add_confirmation, append_forgotten_by, channels, confirmations, delete_message, forgotten,
+        insert_forgotten, insert_message, insert_rejected, message, owner_channels,
+        owner_post_types, rejected, rejected_for_owner, set_status, status, type_counts,
+    };
+    pub use crate::pending::{
+        count as pending_count, delete as delete_pending, enqueue, for_hash as pending_for_hash,
+        next_attempt, reschedule, take_ready,
+    };
+    pub use crate::posts::{
+        amends_of, delete_post, insert_post, list_posts, post, set_latest_amend,
+    };
+    pub use crate::query::{count_messages, find_hashes, find_messages};
+    pub use crate::state_root::state_root;
+}
