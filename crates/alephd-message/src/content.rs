@@ -95,6 +95,9 @@ impl ContentError {
 pub struct ParsedContent {
     pub object: Map<String, Value>,
     pub content: MessageContent,
+    /// Whether `address` or `time` was filled in from the envelope. When false, the received
+    /// text is a faithful serialisation of `object` (keeping the sender's key order).
+    pub filled_defaults: bool,
 }
 
 /// Parses and validates content JSON (inline `item_content`, or fetched storage/ipfs bytes).
@@ -115,16 +118,25 @@ pub fn parse_content(
     let Value::Object(mut object) = value else {
         return Err(ContentError::NotAnObject);
     };
-    object
-        .entry("address")
-        .or_insert_with(|| Value::String(sender.as_str().to_owned()));
-    if !object.contains_key("time") {
+    // pyaleph fills a field that is absent *or null* (`content.get(key) is None`).
+    let mut filled_defaults = false;
+    if object.get("address").is_none_or(Value::is_null) {
+        filled_defaults = true;
+        let sender = Value::String(sender.as_str().to_owned());
+        object.insert("address".to_owned(), sender);
+    }
+    if object.get("time").is_none_or(Value::is_null) {
+        filled_defaults = true;
         // A finite f64 always converts; a non-finite one is caught by the range check below.
         let time = serde_json::Number::from_f64(time).map_or(Value::Null, Value::Number);
         object.insert("time".to_owned(), time);
     }
     let content = MessageContent::from_object(message_type, &object)?;
-    Ok(ParsedContent { object, content })
+    Ok(ParsedContent {
+        object,
+        content,
+        filled_defaults,
+    })
 }
 
 impl IncomingMessage {

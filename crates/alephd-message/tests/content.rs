@@ -65,6 +65,15 @@ fn address_and_time_come_from_the_envelope_when_absent() {
     assert_eq!(parsed.content.time(), 1700000000.5);
     assert_eq!(parsed.object["address"], SENDER);
     assert_eq!(parsed.object["time"], 1700000000.5);
+    assert!(parsed.filled_defaults);
+
+    let nulls = parse(
+        MessageType::Post,
+        &json!({"type": "n", "address": null, "time": null}),
+    );
+    let nulls = nulls.unwrap();
+    assert_eq!(nulls.content.address().as_str(), SENDER);
+    assert_eq!(nulls.object["time"], 1700000000.5);
 
     let own = json!({"type": "note", "address": "0xowner", "time": 12});
     let parsed = parse(MessageType::Post, &own).unwrap();
