@@ -22,5 +22,7 @@ pub use chain::{Chain, SignatureScheme, UnknownChain};
 pub use content::{ContentError, MessageContent, ParsedContent, parse_content};
 pub use error_code::ErrorCode;
 pub use item_hash::{ItemHash, ItemHashKind, ItemType, UnknownHashShape, UnknownItemType};
-pub use message::{IncomingMessage, MAX_INLINE_CHARS, MAX_TIME, MessageError};
+pub use message::{
+    IncomingMessage, MAX_INLINE_CHARS, MAX_TIME, MessageError, UnsignedMessage, compact_ascii_json,
+};
 pub use message_type::MessageType;

@@ -5,6 +5,7 @@
 //! and content-schema checks come later in the pipeline. `item_content` is kept as the exact
 //! received string and never re-serialised: its sha256 is the message's identity.
 
+mod build;
 mod error;
 mod parse;
 
@@ -14,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::signature::SignedFields;
 use crate::{Address, Chain, Channel, ItemHash, ItemType, MessageType};
 
+pub use build::{UnsignedMessage, compact_ascii_json};
 pub use error::MessageError;
 pub(crate) use parse::contains_nul;
 
