@@ -214,7 +214,8 @@ impl MessageContent {
     fn validate(&self) -> Result<(), ContentError> {
         let message_type = self.message_type();
         let result = match self {
-            Self::Post(_) | Self::Aggregate(_) => Ok(()),
+            Self::Post(c) => c.validate(),
+            Self::Aggregate(_) => Ok(()),
             Self::Store(c) => c.validate(),
             Self::Program(c) => c.validate(),
             Self::Instance(c) => c.validate(),

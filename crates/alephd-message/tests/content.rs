@@ -131,15 +131,18 @@ fn post_fields() {
     assert!(matches!(post.reference, Some(PostRef::Chain(_))));
     assert_eq!(post.ref_target(), Some(HASH));
 
-    let MessageContent::Post(post) = ok(MessageType::Post, json!({"type": "amend", "ref": ""}))
+    let MessageContent::Post(post) = ok(MessageType::Post, json!({"type": "note", "ref": ""}))
     else {
         panic!()
     };
-    assert_eq!(
-        post.ref_target(),
-        None,
-        "an empty ref is no target (code 100 later)"
-    );
+    assert_eq!(post.ref_target(), None, "an empty ref is no target");
+    // aleph-message refuses amends without a target in the schema (code 0, not 100).
+    for no_target in [
+        json!({"type": "amend"}),
+        json!({"type": "amend", "ref": ""}),
+    ] {
+        assert!(schema_err(MessageType::Post, no_target).contains("ref"));
+    }
 
     assert!(schema_err(MessageType::Post, json!({"type": "t", "tags": []})).contains("tags"));
     assert!(schema_err(MessageType::Post, json!({"content": 1})).contains("type"));

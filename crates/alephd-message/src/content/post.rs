@@ -23,12 +23,21 @@ pub struct PostContent {
 }
 
 impl PostContent {
+    /// aleph-message refuses an amend without a ref at schema level (INVALID_FORMAT), before
+    /// the node's own POST_AMEND_NO_TARGET check could run.
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.is_amend() && self.ref_target().is_none() {
+            return Err("A 'ref' is required for POST type 'amend'".to_owned());
+        }
+        Ok(())
+    }
+
     pub fn is_amend(&self) -> bool {
         self.post_type == AMEND_POST_TYPE
     }
 
     /// What `ref` points at: the string itself, or a chain ref's item hash. Empty refs count
-    /// as none (an amend without a target is POST_AMEND_NO_TARGET, code 100).
+    /// as none.
     pub fn ref_target(&self) -> Option<&str> {
         let target = match self.reference.as_ref()? {
             PostRef::Text(text) => text.as_str(),
