@@ -4,14 +4,43 @@
 //! status codes; they never leak internal errors to the caller.
 
 mod version;
+// Core node routes (messages, aggregates, posts, …).
+mod addresses;
+mod aggregates;
+mod authorizations;
+mod channels;
+mod core;
+mod messages;
+mod posts;
+mod websockets;
+
+pub use core::CoreApi;
 
 use axum::Router;
 
 /// Everything the handlers need, cheap to clone.
 #[derive(Clone, Debug, Default)]
-pub struct ApiState {}
+pub struct ApiState {
+    /// The core node (state database + processor); its routes answer 503 without it.
+    pub core: Option<CoreApi>,
+}
+
+impl ApiState {
+    fn core(&self) -> Result<&CoreApi, core::ApiError> {
+        self.core.as_ref().ok_or(core::ApiError::Unavailable)
+    }
+}
 
 /// The node's whole HTTP surface.
 pub fn router(state: ApiState) -> Router {
-    Router::new().merge(version::routes()).with_state(state)
+    Router::new()
+        .merge(version::routes())
+        .merge(messages::routes())
+        .merge(aggregates::routes())
+        .merge(posts::routes())
+        .merge(channels::routes())
+        .merge(addresses::routes())
+        .merge(authorizations::routes())
+        .merge(websockets::routes())
+        .with_state(state)
 }

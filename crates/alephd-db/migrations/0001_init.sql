@@ -72,6 +72,8 @@ CREATE TABLE forgotten_messages (
     time         DOUBLE PRECISION NOT NULL,
     channel      TEXT,
     owner        TEXT NOT NULL,
+    content_type TEXT,
+    content_key  TEXT,
     payment_type TEXT,
     size         BIGINT NOT NULL,
     forgotten_by TEXT NOT NULL,

@@ -161,8 +161,8 @@ pub async fn rejected_for_owner(
 pub async fn insert_forgotten(conn: &mut Conn, f: &ForgottenRecord) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO forgotten_messages (item_hash, sender, chain, signature, type, item_type, \
-         time, channel, owner, payment_type, size, forgotten_by, forgotten_at) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         time, channel, owner, content_type, content_key, payment_type, size, forgotten_by, \
+         forgotten_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (item_hash) DO NOTHING",
     )
     .bind(&f.item_hash)
@@ -174,6 +174,8 @@ pub async fn insert_forgotten(conn: &mut Conn, f: &ForgottenRecord) -> Result<()
     .bind(f.time)
     .bind(&f.channel)
     .bind(&f.owner)
+    .bind(&f.content_type)
+    .bind(&f.content_key)
     .bind(&f.payment_type)
     .bind(f.size)
     .bind(&f.forgotten_by)
@@ -190,7 +192,8 @@ pub async fn forgotten(
 ) -> Result<Option<ForgottenRecord>, DbError> {
     Ok(sqlx::query_as::<_, ForgottenRecord>(
         "SELECT item_hash, sender, chain, signature, type, item_type, time, channel, owner, \
-         payment_type, size, forgotten_by, forgotten_at FROM forgotten_messages \
+         content_type, content_key, payment_type, size, forgotten_by, forgotten_at \
+         FROM forgotten_messages \
          WHERE item_hash = $1",
     )
     .bind(item_hash)

@@ -127,6 +127,10 @@ pub struct ForgottenRecord {
     pub time: f64,
     pub channel: Option<String>,
     pub owner: String,
+    /// `content.type`, kept so later FORGETs are authorized like the first.
+    pub content_type: Option<String>,
+    /// `content.key`, same reason.
+    pub content_key: Option<String>,
     pub payment_type: Option<String>,
     pub size: i64,
     /// JSON array of FORGET hashes.
@@ -147,6 +151,8 @@ impl ForgottenRecord {
             time: message.time,
             channel: message.channel.clone(),
             owner: message.owner.clone(),
+            content_type: message.content_type.clone(),
+            content_key: message.content_key.clone(),
             payment_type: message.payment_type.clone(),
             size: message.size,
             forgotten_by: serde_json::json!([forgotten_by]).to_string(),

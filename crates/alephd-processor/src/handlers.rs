@@ -1,0 +1,52 @@
+//! One handler per message type: dependency checks, then the type's writes, inside the
+//! batch transaction. A handler checks everything before its first write, so an error never
+//! leaves a half-applied message behind.
+
+pub(crate) mod aggregate;
+pub(crate) mod forget;
+pub(crate) mod post;
+
+use std::cmp::Ordering;
+
+use alephd_db::{Conn, MessageRecord};
+use alephd_message::{IncomingMessage, MessageType};
+
+use crate::{
+    content::Content,
+    pipeline::{ApplyError, Effects},
+};
+
+/// What to do with a message that passed its checks.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Disposition {
+    /// Store it as processed.
+    Processed,
+    /// It is already covered by FORGETs (e.g. an amend of a forgotten post, an aggregate
+    /// element older than a key FORGET): store only its tombstone.
+    ForgottenOnArrival { forgotten_by: Vec<String> },
+}
+
+/// Runs the handler of the message's type.
+pub(crate) async fn process(
+    conn: &mut Conn,
+    message: &IncomingMessage,
+    content: &Content,
+    record: &MessageRecord,
+    now: f64,
+    effects: &mut Effects,
+) -> Result<Disposition, ApplyError> {
+    match message.message_type() {
+        MessageType::Post => post::process(conn, content, record).await,
+        MessageType::Aggregate => aggregate::process(conn, content, record, effects).await,
+        MessageType::Forget => forget::process(conn, message, content, record, now, effects).await,
+        // STORE, PROGRAM and INSTANCE are recorded; their effects come with their issue.
+        MessageType::Store | MessageType::Program | MessageType::Instance => {
+            Ok(Disposition::Processed)
+        }
+    }
+}
+
+/// The deterministic order of versions: `content.time`, then item hash.
+pub(crate) fn version_cmp(a: (f64, &str), b: (f64, &str)) -> Ordering {
+    a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1))
+}

@@ -1,0 +1,94 @@
+//! AGGREGATE: the value of `(owner, key)` is the shallow merge of every element's object in
+//! `(content.time, item_hash)` order. Appending a newer element merges on top; anything else
+//! recomputes from all elements, so the value never depends on arrival order.
+
+use alephd_db::{AggregateElement, AggregateRecord, Conn, MessageRecord, ops};
+use serde_json::{Map, Value};
+
+use super::{Disposition, version_cmp};
+use crate::{
+    ProcessingError,
+    content::{Body, Content},
+    permissions::SECURITY_KEY,
+    pipeline::{ApplyError, Effects},
+};
+
+pub(crate) async fn process(
+    conn: &mut Conn,
+    content: &Content,
+    record: &MessageRecord,
+    effects: &mut Effects,
+) -> Result<Disposition, ApplyError> {
+    let Body::Aggregate { key, value } = &content.body else {
+        return Err(ProcessingError::format("not an aggregate content").into());
+    };
+    let owner = content.address.as_str();
+    let forgotten_by = ops::tombstone_time(conn, owner, key, content.time).await?;
+    if !forgotten_by.is_empty() {
+        return Ok(Disposition::ForgottenOnArrival { forgotten_by });
+    }
+    let element = AggregateElement {
+        item_hash: record.item_hash.clone(),
+        owner: owner.to_owned(),
+        key: key.clone(),
+        time: content.time,
+        content: Value::Object(value.clone()).to_string(),
+    };
+    ops::insert_element(conn, &element).await?;
+    match ops::aggregate(conn, owner, key).await? {
+        Some(current)
+            if version_cmp(
+                (element.time, &element.item_hash),
+                (current.last_updated, &current.last_update_item_hash),
+            )
+            .is_gt() =>
+        {
+            let mut merged = parse_object(&current.content);
+            merged.extend(value.clone());
+            let updated = AggregateRecord {
+                content: Value::Object(merged).to_string(),
+                last_updated: element.time,
+                last_update_item_hash: element.item_hash.clone(),
+                ..current
+            };
+            ops::upsert_aggregate(conn, &updated).await?;
+        }
+        _ => recompute(conn, owner, key).await?,
+    }
+    if key == SECURITY_KEY {
+        effects.security_changed.push(owner.to_owned());
+    }
+    Ok(Disposition::Processed)
+}
+
+/// Rebuilds `(owner, key)` from its elements; deletes it when none are left.
+pub(crate) async fn recompute(conn: &mut Conn, owner: &str, key: &str) -> Result<(), ApplyError> {
+    let elements = ops::elements(conn, owner, key).await?;
+    let (Some(first), Some(last)) = (elements.first(), elements.last()) else {
+        ops::delete_aggregate(conn, owner, key).await?;
+        return Ok(());
+    };
+    let mut merged = Map::new();
+    for e in &elements {
+        merged.extend(parse_object(&e.content));
+    }
+    let record = AggregateRecord {
+        owner: owner.to_owned(),
+        key: key.to_owned(),
+        content: Value::Object(merged).to_string(),
+        created: first.time,
+        last_updated: last.time,
+        original_item_hash: first.item_hash.clone(),
+        last_update_item_hash: last.item_hash.clone(),
+    };
+    ops::upsert_aggregate(conn, &record).await?;
+    Ok(())
+}
+
+/// Stored objects were written by this module; anything else reads as empty.
+fn parse_object(text: &str) -> Map<String, Value> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,91 @@
+//! POST: originals and amends. An amend names its original in `ref`; the original's current
+//! content is the amend with the newest `(content.time, item_hash)`, whatever the arrival order.
+
+use alephd_db::{Conn, MessageRecord, PostRecord, ops};
+use alephd_message::{Address, ErrorCode};
+
+use super::{Disposition, version_cmp};
+use crate::{ProcessingError, content::Content, pipeline::ApplyError};
+
+/// The post type that marks an amend.
+pub(crate) const AMEND: &str = "amend";
+
+pub(crate) async fn process(
+    conn: &mut Conn,
+    content: &Content,
+    record: &MessageRecord,
+) -> Result<Disposition, ApplyError> {
+    let post_type = content.content_type.clone().unwrap_or_default();
+    let mut row = PostRecord {
+        item_hash: record.item_hash.clone(),
+        owner: record.owner.clone(),
+        post_type,
+        post_ref: content.reference().map(str::to_owned),
+        amends: None,
+        channel: record.channel.clone(),
+        time: content.time,
+        latest_amend: None,
+    };
+    if row.post_type != AMEND {
+        ops::insert_post(conn, &row).await?;
+        return Ok(Disposition::Processed);
+    }
+    let Some(target) = content.reference() else {
+        return Err(
+            ProcessingError::new(ErrorCode::PostAmendNoTarget, "an amend needs a ref").into(),
+        );
+    };
+    let Some(original) = ops::post(conn, target).await? else {
+        if let Some(forgotten) = ops::forgotten(conn, target).await? {
+            // The original is gone: this amend is forgotten with it.
+            return Ok(Disposition::ForgottenOnArrival {
+                forgotten_by: forgotten.forgotten_by_list()?,
+            });
+        }
+        return Err(ProcessingError::new(
+            ErrorCode::PostAmendTargetNotFound,
+            format!("post {target} is not known yet"),
+        )
+        .into());
+    };
+    if original.amends.is_some() {
+        return Err(
+            ProcessingError::new(ErrorCode::PostAmendAmend, "cannot amend an amend").into(),
+        );
+    }
+    if !Address::new(original.owner.as_str()).same_as(&content.address) {
+        return Err(ProcessingError::denied(format!(
+            "only the owner {} may amend {target}",
+            original.owner
+        ))
+        .into());
+    }
+    row.amends = Some(original.item_hash.clone());
+    ops::insert_post(conn, &row).await?;
+    let newer = match &original.latest_amend {
+        None => true,
+        Some(latest) => match ops::post(conn, latest).await? {
+            Some(current) => version_cmp(
+                (row.time, &row.item_hash),
+                (current.time, &current.item_hash),
+            )
+            .is_gt(),
+            None => true,
+        },
+    };
+    if newer {
+        ops::set_latest_amend(conn, &original.item_hash, Some(&row.item_hash)).await?;
+    }
+    Ok(Disposition::Processed)
+}
+
+/// Recomputes an original's current amend after one of its amends was forgotten.
+pub(crate) async fn refresh_latest(conn: &mut Conn, original: &str) -> Result<(), ApplyError> {
+    let latest = ops::amends_of(conn, original)
+        .await?
+        .into_iter()
+        .next()
+        .map(|p| p.item_hash);
+    ops::set_latest_amend(conn, original, latest.as_deref()).await?;
+    Ok(())
+}

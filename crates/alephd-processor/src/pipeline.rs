@@ -1,0 +1,414 @@
+//! One batch through the pipeline: take due messages from the queue, verify signatures
+//! (threads), fetch and parse content (bounded concurrency), then check and apply every
+//! message in ONE write transaction, in queue order, so a batch can hold a post and its amend.
+//! Events are announced only after the commit.
+
+use std::sync::Arc;
+
+use alephd_db::{
+    Conn, Db, DbError, MessageRecord, MessageStatus, NewPending, PendingRecord, RejectedRecord, ops,
+};
+use alephd_message::{ErrorCode, IncomingMessage, ItemType};
+use futures::{StreamExt, stream};
+use tokio::sync::broadcast;
+
+use crate::{
+    ContentFetcher, MessageEvent, ProcessingError, ProcessorConfig, ProcessorError,
+    content::Content,
+    fetch::{FetchError, MAX_FETCHED_CONTENT},
+    handlers::{self, Disposition},
+    permissions::{self, Action},
+    verify,
+};
+
+/// A step failed: the message is invalid (or must wait), or the database failed.
+#[derive(Debug)]
+pub(crate) enum ApplyError {
+    Invalid(ProcessingError),
+    Db(DbError),
+}
+
+impl From<ProcessingError> for ApplyError {
+    fn from(e: ProcessingError) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<DbError> for ApplyError {
+    fn from(e: DbError) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// Side effects a batch collects for after its messages.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Owners whose `security` aggregate changed: their PERMISSION_DENIED rejections are
+    /// queued again (order independence for delegations).
+    pub(crate) security_changed: Vec<String>,
+}
+
+/// A queued message after the stateless steps.
+struct Prepared {
+    pending: PendingRecord,
+    /// Parsed message and content, or why it is invalid / must wait.
+    checked: Result<(IncomingMessage, Content, i64), ProcessingError>,
+    /// Owner, when the content could be read (kept on rejections).
+    owner: Option<String>,
+}
+
+/// Runs batches for the processor service (and for tests, directly).
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    db: Db,
+    fetcher: Arc<dyn ContentFetcher>,
+    config: ProcessorConfig,
+    events: broadcast::Sender<MessageEvent>,
+}
+
+impl Pipeline {
+    pub fn new(
+        db: Db,
+        fetcher: Arc<dyn ContentFetcher>,
+        config: ProcessorConfig,
+        events: broadcast::Sender<MessageEvent>,
+    ) -> Self {
+        Self {
+            db,
+            fetcher,
+            config,
+            events,
+        }
+    }
+
+    /// Processes up to one batch of messages due at `now`; returns how many were taken.
+    pub async fn run_batch(&self, now: f64) -> Result<usize, ProcessorError> {
+        let batch = {
+            let mut conn = self.db.read().await?;
+            ops::take_ready(&mut conn, now, self.config.batch_size as i64).await?
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let taken = batch.len();
+        let prepared = self.prepare(batch).await?;
+        let mut tx = self.db.begin().await?;
+        let mut events = Vec::with_capacity(prepared.len());
+        let mut effects = Effects::default();
+        for item in &prepared {
+            events.push(self.settle(&mut tx, item, now, &mut effects).await?);
+        }
+        requeue_delegated(&mut tx, &effects, now).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        for event in events.into_iter().flatten() {
+            // No subscriber is fine: nobody is waiting.
+            let _ = self.events.send(event);
+        }
+        Ok(taken)
+    }
+
+    /// Parses, verifies and fetches outside the transaction.
+    async fn prepare(&self, batch: Vec<PendingRecord>) -> Result<Vec<Prepared>, ProcessorError> {
+        let threads = self.config.verify_threads;
+        let (batch, parsed, valid) = tokio::task::spawn_blocking(move || {
+            let parsed: Vec<Option<IncomingMessage>> = batch
+                .iter()
+                .map(|p| IncomingMessage::from_json(p.message.as_bytes()).ok())
+                .collect();
+            let valid = verify::verify_batch(&parsed, threads);
+            (batch, parsed, valid)
+        })
+        .await?;
+        let items = batch.into_iter().zip(parsed).zip(valid);
+        let prepared = stream::iter(items)
+            .map(|((pending, message), valid)| self.prepare_one(pending, message, valid))
+            .buffered(self.config.fetch_concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        Ok(prepared)
+    }
+
+    async fn prepare_one(
+        &self,
+        pending: PendingRecord,
+        message: Option<IncomingMessage>,
+        valid: bool,
+    ) -> Prepared {
+        let Some(message) = message else {
+            let e = ProcessingError::format("the queued message no longer parses");
+            return Prepared {
+                pending,
+                checked: Err(e),
+                owner: None,
+            };
+        };
+        if !valid {
+            let e = ProcessingError::new(ErrorCode::InvalidSignature, "invalid signature");
+            return Prepared {
+                pending,
+                checked: Err(e),
+                owner: None,
+            };
+        }
+        let text = match self.content_text(&message).await {
+            Ok(text) => text,
+            Err(e) => {
+                return Prepared {
+                    pending,
+                    checked: Err(e),
+                    owner: None,
+                };
+            }
+        };
+        let size = text.len() as i64;
+        match Content::parse(&text, &message) {
+            Ok(content) => {
+                let owner = Some(content.address.as_str().to_owned());
+                Prepared {
+                    pending,
+                    checked: Ok((message, content, size)),
+                    owner,
+                }
+            }
+            Err(e) => Prepared {
+                pending,
+                checked: Err(e),
+                owner: None,
+            },
+        }
+    }
+
+    async fn content_text(&self, message: &IncomingMessage) -> Result<String, ProcessingError> {
+        if let Some(inline) = message.item_content() {
+            return Ok(inline.to_owned());
+        }
+        let hash = message.item_hash();
+        let bytes = self
+            .fetcher
+            .fetch(message.item_type(), hash, MAX_FETCHED_CONTENT)
+            .await
+            .map_err(|e| match e {
+                FetchError::Unavailable(_) => {
+                    ProcessingError::new(ErrorCode::ContentUnavailable, e.to_string())
+                }
+                FetchError::TooLarge { .. } => ProcessingError::format(e.to_string()),
+            })?;
+        if message.item_type() == ItemType::Storage
+            && alephd_message::ItemHash::sha256_of(&bytes) != *hash
+        {
+            return Err(ProcessingError::format(
+                "fetched content does not match the item hash",
+            ));
+        }
+        String::from_utf8(bytes).map_err(|_| ProcessingError::format("content is not UTF-8"))
+    }
+
+    /// Decides and records one message inside the batch transaction.
+    async fn settle(
+        &self,
+        conn: &mut Conn,
+        item: &Prepared,
+        now: f64,
+        effects: &mut Effects,
+    ) -> Result<Option<MessageEvent>, DbError> {
+        let hash = item.pending.item_hash.as_str();
+        if let Some(status) = ops::status(conn, hash).await? {
+            match status.status {
+                MessageStatus::Processed | MessageStatus::Removing | MessageStatus::Removed => {
+                    ops::delete_pending(conn, item.pending.id).await?;
+                    return Ok(None);
+                }
+                MessageStatus::Forgotten => {
+                    ops::delete_pending(conn, item.pending.id).await?;
+                    return Ok(Some(event(
+                        hash,
+                        MessageStatus::Forgotten,
+                        None,
+                        Some(ErrorCode::ForgottenDuplicate),
+                    )));
+                }
+                MessageStatus::Pending | MessageStatus::Rejected => {}
+            }
+        }
+        let result = match &item.checked {
+            Ok((message, content, size)) => {
+                let record = record(message, content, *size, item.pending.reception_time);
+                apply(conn, message, content, &record, now, effects)
+                    .await
+                    .map(|d| (d, record))
+            }
+            Err(e) => Err(ApplyError::Invalid(e.clone())),
+        };
+        match result {
+            Ok((Disposition::Processed, record)) => {
+                ops::insert_message(
+                    conn,
+                    &record,
+                    item.checked.as_ref().map(|c| c.1.tags()).unwrap_or(&[]),
+                )
+                .await?;
+                ops::set_status(conn, hash, MessageStatus::Processed, record.reception_time)
+                    .await?;
+                ops::delete_pending(conn, item.pending.id).await?;
+                Ok(Some(MessageEvent {
+                    item_hash: hash.to_owned(),
+                    status: MessageStatus::Processed,
+                    message: Some(Arc::new(record)),
+                    error_code: None,
+                }))
+            }
+            Ok((Disposition::ForgottenOnArrival { forgotten_by }, record)) => {
+                handlers::forget::tombstone(conn, &record, &forgotten_by, now).await?;
+                ops::delete_pending(conn, item.pending.id).await?;
+                Ok(Some(event(hash, MessageStatus::Forgotten, None, None)))
+            }
+            Err(ApplyError::Db(e)) => Err(e),
+            Err(ApplyError::Invalid(e)) => self.fail(conn, item, e, now).await.map(Some),
+        }
+    }
+
+    /// Reschedules a retryable failure, or records the rejection.
+    async fn fail(
+        &self,
+        conn: &mut Conn,
+        item: &Prepared,
+        error: ProcessingError,
+        now: f64,
+    ) -> Result<MessageEvent, DbError> {
+        let p = &item.pending;
+        let attempts = p.retries + 1;
+        if error.is_retryable() && attempts < i64::from(self.config.max_retries) {
+            let delay = self.config.backoff(attempts as u32, rand::random::<f64>());
+            ops::reschedule(
+                conn,
+                p.id,
+                attempts,
+                now + delay.as_secs_f64(),
+                i64::from(error.error_code()),
+            )
+            .await?;
+            tracing::debug!(item_hash = %p.item_hash, %error, attempts, "processing deferred");
+            return Ok(event(
+                &p.item_hash,
+                MessageStatus::Pending,
+                None,
+                Some(error.code),
+            ));
+        }
+        tracing::debug!(item_hash = %p.item_hash, %error, "message rejected");
+        let rejected = RejectedRecord {
+            item_hash: p.item_hash.clone(),
+            message: p.message.clone(),
+            error_code: i64::from(error.error_code()),
+            details: error.details.as_ref().map(|d| d.to_string()),
+            owner: item.owner.clone(),
+        };
+        ops::insert_rejected(conn, &rejected).await?;
+        ops::delete_pending(conn, p.id).await?;
+        // Another copy (other signature) may still be queued: it keeps the status pending.
+        if ops::pending_for_hash(conn, &p.item_hash).await?.is_empty() {
+            ops::set_status(
+                conn,
+                &p.item_hash,
+                MessageStatus::Rejected,
+                p.reception_time,
+            )
+            .await?;
+        }
+        Ok(event(
+            &p.item_hash,
+            MessageStatus::Rejected,
+            None,
+            Some(error.code),
+        ))
+    }
+}
+
+fn event(
+    hash: &str,
+    status: MessageStatus,
+    message: Option<Arc<MessageRecord>>,
+    code: Option<ErrorCode>,
+) -> MessageEvent {
+    MessageEvent {
+        item_hash: hash.to_owned(),
+        status,
+        message,
+        error_code: code.map(ErrorCode::code),
+    }
+}
+
+/// Permissions, dependencies and the type handler.
+async fn apply(
+    conn: &mut Conn,
+    message: &IncomingMessage,
+    content: &Content,
+    record: &MessageRecord,
+    now: f64,
+    effects: &mut Effects,
+) -> Result<Disposition, ApplyError> {
+    let action = Action {
+        sender: message.sender(),
+        owner: &content.address,
+        chain: message.chain(),
+        channel: message.channel().map(|c| c.as_str()),
+        message_type: message.message_type(),
+        post_type: content.content_type.as_deref(),
+        aggregate_key: content.key(),
+    };
+    permissions::authorize(conn, &action).await?;
+    handlers::process(conn, message, content, record, now, effects).await
+}
+
+/// The row an applied message becomes.
+fn record(
+    message: &IncomingMessage,
+    content: &Content,
+    size: i64,
+    reception_time: f64,
+) -> MessageRecord {
+    MessageRecord {
+        item_hash: message.item_hash().as_str().to_owned(),
+        sender: message.sender().as_str().to_owned(),
+        chain: message.chain().as_str().to_owned(),
+        signature: message.signature().map(str::to_owned),
+        message_type: message.message_type().as_str().to_owned(),
+        item_type: message.item_type().as_str().to_owned(),
+        item_content: message.item_content().map(str::to_owned),
+        content: content.json.clone(),
+        time: message.time(),
+        channel: message.channel().map(|c| c.as_str().to_owned()),
+        owner: content.address.as_str().to_owned(),
+        content_type: content.content_type.clone(),
+        content_key: content.key().map(str::to_owned),
+        content_ref: content.reference().map(str::to_owned),
+        content_item_hash: content.file_hash().map(str::to_owned),
+        payment_type: content.payment_type.clone(),
+        size,
+        reception_time,
+    }
+}
+
+/// Queues again the PERMISSION_DENIED rejections of owners whose delegations changed.
+async fn requeue_delegated(conn: &mut Conn, effects: &Effects, now: f64) -> Result<(), DbError> {
+    for owner in &effects.security_changed {
+        for rejected in
+            ops::rejected_for_owner(conn, owner, i64::from(ErrorCode::PermissionDenied.code()))
+                .await?
+        {
+            let Ok(message) = IncomingMessage::from_json(rejected.message.as_bytes()) else {
+                continue;
+            };
+            let pending = NewPending {
+                item_hash: message.item_hash().as_str(),
+                sender: message.sender().as_str(),
+                signature: message.signature().unwrap_or_default(),
+                message: &rejected.message,
+                origin: "delegation",
+                reception_time: now,
+            };
+            ops::enqueue(conn, &pending).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The processor service: an ingest writer that group-commits submissions to the durable
+//! queue, and a worker that runs pipeline batches whenever messages are due. Both are tasks
+//! owned by [`Processor::spawn`]; [`ProcessorHandle`] is the cheap, clonable client.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use alephd_db::{Db, DbError, EnqueueOutcome, MessageStatus, NewPending, ops};
+use alephd_message::IncomingMessage;
+use tokio::{
+    sync::{Notify, broadcast, mpsc, oneshot},
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{ContentFetcher, MessageEvent, Pipeline, ProcessorConfig, ProcessorError, SubmitError};
+
+/// Where a message came from (kept on its queue row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Http,
+    P2p,
+    Onchain,
+}
+
+impl Origin {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::P2p => "p2p",
+            Self::Onchain => "onchain",
+        }
+    }
+}
+
+/// What submitting did; the message is durable in every case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Queued (or already queued): status `pending`.
+    Queued,
+    /// Already known with this status; nothing queued.
+    Known(MessageStatus),
+}
+
+/// The result of [`ProcessorHandle::submit_and_wait`].
+#[derive(Debug, Clone)]
+pub enum WaitOutcome {
+    /// Processing finished (processed, rejected, forgotten) or deferred (pending, with the
+    /// retry's code) within the time limit.
+    Done(MessageEvent),
+    /// Still pending when the time limit passed.
+    TimedOut,
+    /// Already known; not processed again.
+    Known(MessageStatus),
+}
+
+struct SubmitRequest {
+    message: IncomingMessage,
+    origin: Origin,
+    reception_time: f64,
+    reply: oneshot::Sender<Result<SubmitOutcome, String>>,
+}
+
+/// The processor: spawn it once per node.
+#[derive(Debug)]
+pub struct Processor;
+
+impl Processor {
+    /// Starts the ingest writer and the worker. The returned task ends when `shutdown` is
+    /// cancelled, after finishing the batch in flight (queued messages stay queued).
+    pub fn spawn(
+        db: Db,
+        config: ProcessorConfig,
+        fetcher: Arc<dyn ContentFetcher>,
+        shutdown: CancellationToken,
+    ) -> (ProcessorHandle, JoinHandle<Result<(), ProcessorError>>) {
+        let (events, _) = broadcast::channel(config.event_capacity);
+        let (submit_tx, submit_rx) = mpsc::channel(config.submit_capacity);
+        let wake = Arc::new(Notify::new());
+        let pipeline = Pipeline::new(db.clone(), fetcher, config.clone(), events.clone());
+        let handle = ProcessorHandle {
+            db: db.clone(),
+            submit: submit_tx,
+            events,
+            wake: wake.clone(),
+        };
+        let ingest = tokio::spawn(ingest_loop(
+            db.clone(),
+            submit_rx,
+            config.ingest_batch,
+            wake.clone(),
+        ));
+        let worker = tokio::spawn(worker_loop(db, pipeline, wake, shutdown));
+        let task = tokio::spawn(async move {
+            let result = worker.await?;
+            ingest.abort();
+            result
+        });
+        (handle, task)
+    }
+}
+
+/// Client of the processor: submit messages, watch results. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ProcessorHandle {
+    db: Db,
+    submit: mpsc::Sender<SubmitRequest>,
+    events: broadcast::Sender<MessageEvent>,
+    wake: Arc<Notify>,
+}
+
+impl ProcessorHandle {
+    /// Queues a message durably; returns once it is committed (a 200/202 may then be sent).
+    pub async fn submit(
+        &self,
+        message: IncomingMessage,
+        origin: Origin,
+    ) -> Result<SubmitOutcome, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        let request = SubmitRequest {
+            message,
+            origin,
+            reception_time: now(),
+            reply,
+        };
+        self.submit
+            .send(request)
+            .await
+            .map_err(|_| SubmitError::Closed)?;
+        rx.await
+            .map_err(|_| SubmitError::Closed)?
+            .map_err(SubmitError::Queue)
+    }
+
+    /// Submits and waits up to `timeout` for the first processing result of that message.
+    pub async fn submit_and_wait(
+        &self,
+        message: IncomingMessage,
+        origin: Origin,
+        timeout: Duration,
+    ) -> Result<WaitOutcome, SubmitError> {
+        let hash = message.item_hash().as_str().to_owned();
+        let mut events = self.events.subscribe();
+        match self.submit(message, origin).await? {
+            SubmitOutcome::Known(status) => return Ok(WaitOutcome::Known(status)),
+            SubmitOutcome::Queued => {}
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) => return Ok(WaitOutcome::TimedOut),
+                Ok(Ok(event)) if event.item_hash == hash => return Ok(WaitOutcome::Done(event)),
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    // Missed events: the database has the answer if there is one.
+                    let mut conn = self.db.read().await?;
+                    if let Some(s) = ops::status(&mut conn, &hash).await?
+                        && s.status != MessageStatus::Pending
+                    {
+                        return Ok(WaitOutcome::Known(s.status));
+                    }
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Err(SubmitError::Closed),
+            }
+        }
+    }
+
+    /// Every processing result from now on (slow receivers lag and skip).
+    pub fn subscribe(&self) -> broadcast::Receiver<MessageEvent> {
+        self.events.subscribe()
+    }
+
+    /// The state database (for reads).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Asks the worker to look at the queue now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// The current time as float UNIX seconds.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Group commit: every request waiting when a transaction starts goes into it.
+async fn ingest_loop(
+    db: Db,
+    mut rx: mpsc::Receiver<SubmitRequest>,
+    batch: usize,
+    wake: Arc<Notify>,
+) {
+    let mut requests = Vec::with_capacity(batch);
+    while rx.recv_many(&mut requests, batch).await > 0 {
+        let result = enqueue_all(&db, &requests).await;
+        match result {
+            Ok(outcomes) => {
+                for (request, outcome) in requests.drain(..).zip(outcomes) {
+                    let _ = request.reply.send(Ok(outcome));
+                }
+                wake.notify_one();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "queuing submitted messages failed");
+                for request in requests.drain(..) {
+                    let _ = request.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+async fn enqueue_all(db: &Db, requests: &[SubmitRequest]) -> Result<Vec<SubmitOutcome>, DbError> {
+    let mut tx = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for r in requests {
+        let wire = r.message.to_wire_value().to_string();
+        let pending = NewPending {
+            item_hash: r.message.item_hash().as_str(),
+            sender: r.message.sender().as_str(),
+            signature: r.message.signature().unwrap_or_default(),
+            message: &wire,
+            origin: r.origin.as_str(),
+            reception_time: r.reception_time,
+        };
+        outcomes.push(match ops::enqueue(&mut tx, &pending).await? {
+            EnqueueOutcome::Queued => SubmitOutcome::Queued,
+            EnqueueOutcome::Known(status) => SubmitOutcome::Known(status),
+        });
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Runs batches while messages are due, then sleeps until woken or the next retry is due.
+async fn worker_loop(
+    db: Db,
+    pipeline: Pipeline,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> Result<(), ProcessorError> {
+    loop {
+        loop {
+            match pipeline.run_batch(now()).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    // A failed batch is retried whole; back off so a broken disk does not spin.
+                    tracing::error!(error = %e, "processing batch failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        let next = {
+            let mut conn = db.read().await?;
+            ops::next_attempt(&mut conn).await?
+        };
+        let sleep = next.map_or(Duration::from_secs(60), |t| {
+            Duration::from_secs_f64((t - now()).clamp(0.0, 60.0))
+        });
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
