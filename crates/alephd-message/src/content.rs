@@ -9,6 +9,7 @@ mod aggregate;
 mod executable;
 mod forget;
 mod instance;
+mod lax;
 mod post;
 mod program;
 mod store;

@@ -3,12 +3,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::lax;
 use crate::Address;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AggregateContent {
     pub address: Address,
+    #[serde(deserialize_with = "lax::float")]
     pub time: f64,
     pub key: AggregateKey,
     /// Shallow-merged into the aggregate's value, ordered by `time`. Must be an object.

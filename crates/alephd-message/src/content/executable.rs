@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{MachineVolume, chars, check_len};
+use super::{MachineVolume, chars, check_len, lax};
 use crate::{Chain, ItemHash};
 
 pub(super) const MAX_METADATA_ENTRIES: usize = 256;
@@ -58,13 +58,13 @@ impl Payment {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MachineResources {
-    #[serde(default = "one_u32")]
+    #[serde(default = "one_u32", deserialize_with = "lax::int")]
     pub vcpus: u32,
     /// MiB.
-    #[serde(default = "default_memory")]
+    #[serde(default = "default_memory", deserialize_with = "lax::int")]
     pub memory: u64,
     /// Timeout of one execution.
-    #[serde(default = "one_u64")]
+    #[serde(default = "one_u64", deserialize_with = "lax::int")]
     pub seconds: u64,
     #[serde(default)]
     pub published_ports: Option<Vec<PublishedPort>>,
@@ -74,6 +74,9 @@ fn one_u32() -> u32 {
     1
 }
 fn one_u64() -> u64 {
+    1
+}
+fn one_i64() -> i64 {
     1
 }
 fn default_memory() -> u64 {
@@ -106,6 +109,7 @@ impl MachineResources {
 pub struct PublishedPort {
     #[serde(default)]
     pub protocol: NetworkProtocol,
+    #[serde(deserialize_with = "lax::int")]
     pub port: u16,
 }
 
@@ -120,32 +124,32 @@ pub enum NetworkProtocol {
 /// A program's execution environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionEnvironment {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub reproducible: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub internet: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub aleph_api: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub shared_cache: bool,
 }
 
 /// An instance's execution environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceEnvironment {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub internet: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub aleph_api: bool,
     /// `None` means the node's default (QEMU).
     #[serde(default)]
     pub hypervisor: Option<HypervisorType>,
     /// Confidential VM (AMD SEV); QEMU only.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub trusted_execution: Option<TrustedExecution>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub reproducible: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub shared_cache: bool,
 }
 
@@ -163,16 +167,16 @@ pub struct TrustedExecution {
     #[serde(default)]
     pub firmware: Option<ItemHash>,
     /// AMD SEV guest policy flags; 1 = no debugging.
-    #[serde(default = "one_u64")]
-    pub policy: u64,
+    #[serde(default = "one_i64", deserialize_with = "lax::int")]
+    pub policy: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostRequirements {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub cpu: Option<CpuProperties>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub node: Option<NodeRequirements>,
     #[serde(default)]
     pub gpu: Option<Vec<GpuProperties>>,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ContentError, chars, check_len};
+use super::{ContentError, chars, check_len, lax};
 use crate::{Address, ItemHash};
 
 /// Most hashes, and most aggregate keys, one FORGET may name.
@@ -14,6 +14,7 @@ pub const MAX_FORGET_REASON_CHARS: usize = 1000;
 #[serde(deny_unknown_fields)]
 pub struct ForgetContent {
     pub address: Address,
+    #[serde(deserialize_with = "lax::float")]
     pub time: f64,
     pub hashes: Vec<ItemHash>,
     /// Aggregate keys to forget. aleph-message types them as item hashes (so only

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::executable::{CommonFields, in_range};
+use super::lax;
 use super::volume::MAX_PERSISTENT_MIB;
 use super::{
     HostRequirements, HypervisorType, InstanceEnvironment, MachineResources, MachineVolume,
@@ -17,7 +18,9 @@ use crate::Address;
 #[serde(deny_unknown_fields)]
 pub struct InstanceContent {
     pub address: Address,
+    #[serde(deserialize_with = "lax::float")]
     pub time: f64,
+    #[serde(deserialize_with = "lax::bool")]
     pub allow_amend: bool,
     #[serde(default)]
     pub metadata: Option<Value>,
@@ -25,22 +28,26 @@ pub struct InstanceContent {
     pub authorized_keys: Option<Vec<String>>,
     #[serde(default)]
     pub variables: Option<BTreeMap<String, String>>,
+    #[serde(deserialize_with = "lax::object")]
     pub environment: InstanceEnvironment,
+    #[serde(deserialize_with = "lax::object")]
     pub resources: MachineResources,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub payment: Option<Payment>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub requirements: Option<HostRequirements>,
     #[serde(default)]
     pub volumes: Vec<MachineVolume>,
     #[serde(default)]
     pub replaces: Option<String>,
+    #[serde(deserialize_with = "lax::object")]
     pub rootfs: RootfsVolume,
 }
 
 /// The instance's root disk: a copy of a parent image grown to `size_mib`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootfsVolume {
+    #[serde(deserialize_with = "lax::object")]
     pub parent: ParentVolume,
     pub persistence: VolumePersistence,
     pub size_mib: u64,

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::lax;
 use crate::{Address, Chain, ItemHash, ItemType};
 
 /// The post type that replaces the content of the post named by `ref`.
@@ -12,6 +13,7 @@ pub const AMEND_POST_TYPE: &str = "amend";
 #[serde(deny_unknown_fields)]
 pub struct PostContent {
     pub address: Address,
+    #[serde(deserialize_with = "lax::float")]
     pub time: f64,
     /// The user-defined post type (`"amend"` for amends).
     #[serde(rename = "type")]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::executable::CommonFields;
 use super::volume::yes;
-use super::{FunctionEnvironment, HostRequirements, MachineResources, MachineVolume, Payment};
+use super::{FunctionEnvironment, HostRequirements, MachineResources, MachineVolume, Payment, lax};
 use crate::{Address, ItemHash};
 
 /// Most keys one message-trigger subscription may filter on.
@@ -17,10 +17,12 @@ const MAX_SUBSCRIPTION_ENTRIES: usize = 32;
 #[serde(deny_unknown_fields)]
 pub struct ProgramContent {
     pub address: Address,
+    #[serde(deserialize_with = "lax::float")]
     pub time: f64,
     #[serde(rename = "type")]
     pub program_type: ProgramType,
     /// Whether later messages may `replaces` this one.
+    #[serde(deserialize_with = "lax::bool")]
     pub allow_amend: bool,
     /// An object; `[]` is tolerated for legacy mainnet programs.
     #[serde(default)]
@@ -29,23 +31,28 @@ pub struct ProgramContent {
     pub authorized_keys: Option<Vec<String>>,
     #[serde(default)]
     pub variables: Option<BTreeMap<String, String>>,
+    #[serde(deserialize_with = "lax::object")]
     pub environment: FunctionEnvironment,
+    #[serde(deserialize_with = "lax::object")]
     pub resources: MachineResources,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub payment: Option<Payment>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub requirements: Option<HostRequirements>,
     #[serde(default)]
     pub volumes: Vec<MachineVolume>,
     /// The program this one updates (same owner, target must allow amends).
     #[serde(default)]
     pub replaces: Option<String>,
+    #[serde(deserialize_with = "lax::object")]
     pub code: CodeContent,
+    #[serde(deserialize_with = "lax::object")]
     pub runtime: FunctionRuntime,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub data: Option<DataContent>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub export: Option<ExportContent>,
+    #[serde(deserialize_with = "lax::object")]
     pub on: FunctionTriggers,
 }
 
@@ -103,7 +110,7 @@ pub struct CodeContent {
     pub interface: Option<Interface>,
     #[serde(default)]
     pub args: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub use_latest: bool,
 }
 
@@ -123,7 +130,7 @@ impl CodeContent {
 pub struct FunctionRuntime {
     #[serde(rename = "ref")]
     pub reference: ItemHash,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "lax::bool")]
     pub use_latest: bool,
     pub comment: String,
 }
@@ -135,7 +142,7 @@ pub struct DataContent {
     pub mount: String,
     #[serde(rename = "ref")]
     pub reference: ItemHash,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_bool")]
     pub use_latest: Option<bool>,
 }
 
@@ -151,11 +158,12 @@ pub struct ExportContent {
 #[serde(deny_unknown_fields)]
 pub struct FunctionTriggers {
     /// Route HTTP requests (`/vm/{hash}`) to it.
+    #[serde(deserialize_with = "lax::bool")]
     pub http: bool,
     /// Run it for each new message matching one of these field filters.
     #[serde(default)]
     pub message: Option<Vec<Map<String, Value>>>,
     /// Keep it running instead of starting it on demand.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_bool")]
     pub persistent: Option<bool>,
 }

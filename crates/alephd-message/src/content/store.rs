@@ -3,20 +3,21 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Payment, PaymentType};
+use super::{Payment, PaymentType, lax};
 use crate::{Address, ItemHash, ItemType};
 
 /// Unknown keys (the SDK sends e.g. `mime_type`) are ignored, as aleph-message does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreContent {
     pub address: Address,
+    #[serde(deserialize_with = "lax::float")]
     pub time: f64,
     /// The file's engine: storage or ipfs, matching the shape of `item_hash`.
     pub item_type: ItemType,
     /// The file's hash (sha256 hex or CID).
     pub item_hash: ItemHash,
-    #[serde(default)]
-    pub size: Option<u64>,
+    #[serde(default, deserialize_with = "lax::option_int")]
+    pub size: Option<i64>,
     #[serde(default)]
     pub content_type: Option<String>,
     /// A file tag: the latest STORE with the same (owner, ref) is the tag's value.
@@ -24,7 +25,7 @@ pub struct StoreContent {
     pub reference: Option<String>,
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub payment: Option<Payment>,
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::chars;
 use super::check_len;
 use super::executable::in_range;
+use super::lax;
 use crate::ItemHash;
 
 const MAX_LABEL_CHARS: usize = 256;
@@ -76,7 +77,7 @@ pub struct ImmutableVolume {
     #[serde(rename = "ref")]
     pub reference: ItemHash,
     /// Follow the file tag to its newest STORE.
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "lax::bool")]
     pub use_latest: bool,
 }
 
@@ -121,7 +122,7 @@ pub struct PersistentVolume {
     #[serde(default)]
     pub mount: Option<String>,
     /// A file to copy as the initial content.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::option_object")]
     pub parent: Option<ParentVolume>,
     #[serde(default)]
     pub persistence: Option<VolumePersistence>,
@@ -135,7 +136,7 @@ pub struct PersistentVolume {
 pub struct ParentVolume {
     #[serde(rename = "ref")]
     pub reference: ItemHash,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "lax::bool")]
     pub use_latest: bool,
 }
 

@@ -102,17 +102,20 @@ impl UnsignedMessage {
     }
 }
 
-/// Compact JSON with every non-ASCII character as a `\uXXXX` escape (UTF-16 units).
+/// Compact JSON with every non-ASCII character (and DEL) as a `\uXXXX` escape (UTF-16
+/// units), like Python's `json.dumps(…, separators=(",", ":"))` with sorted keys.
 pub fn compact_ascii_json(value: &Value) -> String {
     let compact = value.to_string();
-    if compact.is_ascii() {
+    // Python's `ensure_ascii` escapes DEL (0x7f) as well as everything above it.
+    let plain = |c: char| c.is_ascii() && c != '\u{7f}';
+    if compact.chars().all(plain) {
         return compact;
     }
-    // Outside strings JSON is pure ASCII, so every non-ASCII char is inside a string.
+    // Outside strings JSON is plain ASCII, so every escaped char is inside a string.
     let mut out = String::with_capacity(compact.len() + 16);
     let mut units = [0u16; 2];
     for c in compact.chars() {
-        if c.is_ascii() {
+        if plain(c) {
             out.push(c);
         } else {
             for unit in c.encode_utf16(&mut units) {
@@ -145,6 +148,7 @@ mod tests {
             r#"{"content":{"text":"h\u00e9llo \ud83c\udf0d"},"time":1.5,"type":"note"}"#
         );
         assert_eq!(serde_json::from_str::<Value>(text).unwrap(), content);
+        assert_eq!(compact_ascii_json(&json!("\u{7f}")), r#""\u007f""#);
         assert_eq!(unsigned.item_hash(), &ItemHash::sha256_of(text));
         let buffer = unsigned.verification_buffer();
         assert_eq!(
