@@ -160,7 +160,7 @@ fn bases() -> Vec<(MessageType, Value)> {
     bases
 }
 
-/// Every field (two levels deep, and the first element of arrays) removed, nulled, retyped,
+/// Every field (three levels deep, up to five elements of arrays) removed, nulled, retyped,
 /// pushed out of range, plus an unknown key added to every object.
 fn mutations(message_type: MessageType, base: &Value) -> Vec<Case> {
     let mut cases = vec![Case {
@@ -233,10 +233,12 @@ fn collect_pointers(value: &Value, at: String, depth: usize, out: &mut Vec<Strin
                 collect_pointers(child, pointer, depth + 1, out);
             }
         }
-        Value::Array(list) if depth < 3 && !list.is_empty() => {
-            let pointer = format!("{at}/0");
-            out.push(pointer.clone());
-            collect_pointers(&list[0], pointer, depth + 1, out);
+        Value::Array(list) if depth < 3 => {
+            for (i, child) in list.iter().enumerate().take(5) {
+                let pointer = format!("{at}/{i}");
+                out.push(pointer.clone());
+                collect_pointers(child, pointer, depth + 1, out);
+            }
         }
         _ => {}
     }

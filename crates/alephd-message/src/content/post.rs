@@ -68,6 +68,7 @@ pub struct ChainRef {
     pub item_type: ItemType,
     pub sender: String,
     pub signature: String,
+    #[serde(deserialize_with = "lax::float")]
     pub time: f64,
     #[serde(rename = "type", default = "post_literal")]
     pub message_type: PostLiteral,

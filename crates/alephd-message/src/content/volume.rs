@@ -106,9 +106,11 @@ impl Serialize for EphemeralMarker {
 
 impl<'de> Deserialize<'de> for EphemeralMarker {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match bool::deserialize(deserializer)? {
-            true => Ok(Self),
-            false => Err(serde::de::Error::custom("ephemeral must be true")),
+        // pydantic's `Literal[True]` compares with Python equality, so `1` (and `1.0`) match.
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Bool(true) => Ok(Self),
+            serde_json::Value::Number(n) if n.as_f64() == Some(1.0) => Ok(Self),
+            _ => Err(serde::de::Error::custom("ephemeral must be true")),
         }
     }
 }
