@@ -21,7 +21,7 @@ const ENV_PREFIX: &str = "ALEPHD_";
 const ENV_PATH_SEPARATOR: &str = "__";
 
 /// The whole configuration of a node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct NodeConfig {
     /// Data directory. Set by `--data-dir` / `ALEPHD_DATA_DIR`; not read from the file, which
@@ -31,6 +31,8 @@ pub(crate) struct NodeConfig {
     pub(crate) api: ApiConfig,
     pub(crate) p2p: P2pConfig,
     pub(crate) log: LogConfig,
+    pub(crate) db: alephd_db::DbConfig,
+    pub(crate) processor: alephd_processor::ProcessorConfig,
 }
 
 /// The REST API server.
@@ -64,6 +66,8 @@ impl Default for NodeConfig {
             api: ApiConfig::default(),
             p2p: P2pConfig::default(),
             log: LogConfig::default(),
+            db: alephd_db::DbConfig::default(),
+            processor: alephd_processor::ProcessorConfig::default(),
         }
     }
 }
@@ -145,6 +149,8 @@ impl NodeConfig {
                 self.p2p.listen_addr
             );
         }
+        self.db.validate().map_err(anyhow::Error::msg)?;
+        self.processor.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }

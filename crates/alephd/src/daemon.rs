@@ -3,6 +3,8 @@
 //! Start-up order: config → data dir lock → logs → services → API. Shutdown: SIGINT/SIGTERM
 //! cancels one token; every service drains and returns; the lock is released last.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +29,20 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
 
-    let state = alephd_api::ApiState::default();
+    let db = alephd_db::Db::open_with(&data_dir.root().join("alephd.db"), &config.db)
+        .await
+        .context("cannot open the state database")?;
+    // Until the storage engine is wired in, non-inline contents are unavailable (retried).
+    let fetcher = Arc::new(alephd_processor::NoContentStore);
+    let (processor, processor_task) = alephd_processor::Processor::spawn(
+        db.clone(),
+        config.processor.clone(),
+        fetcher,
+        cancel.clone(),
+    );
+    let state = alephd_api::ApiState {
+        core: Some(alephd_api::CoreApi::new(db.clone(), processor)),
+    };
     let listener = TcpListener::bind(config.api.addr)
         .await
         .with_context(|| format!("cannot listen on {} (api.addr)", config.api.addr))?;
@@ -41,6 +56,13 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
         .await
         .context("API server failed")?;
+    cancel.cancel();
+    match processor_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(%err, "processor stopped with an error"),
+        Err(err) => tracing::error!(%err, "processor task panicked"),
+    }
+    db.close().await;
     tracing::info!("alephd node stopped");
     Ok(())
 }

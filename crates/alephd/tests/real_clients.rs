@@ -28,7 +28,9 @@ fn run_flow(mut command: Command, ok_line: &str, daemon_log: impl Fn() -> String
 fn python_sdk_flow() {
     let daemon = DaemonBuilder::new(BIN).start().unwrap();
     let mut command = Command::new(python());
-    command.arg(clients_dir().join("sdk_flow.py")).arg(daemon.api_url());
+    command
+        .arg(clients_dir().join("sdk_flow.py"))
+        .arg(daemon.api_url());
     run_flow(command, "SDK FLOW OK", || daemon.log());
 }
 
@@ -38,7 +40,11 @@ fn aleph_cli_flow() {
     let work = tempfile::tempdir().unwrap();
     let aleph = python().with_file_name("aleph");
     let mut command = Command::new(python());
-    command.arg(clients_dir().join("cli_flow.py")).arg(daemon.api_url()).arg(aleph).arg(work.path());
+    command
+        .arg(clients_dir().join("cli_flow.py"))
+        .arg(daemon.api_url())
+        .arg(aleph)
+        .arg(work.path());
     run_flow(command, "CLI FLOW OK", || daemon.log());
 }
 

@@ -66,13 +66,24 @@ async def main():
         check(posts.posts[0].original_item_hash == post.item_hash, "original identity kept",
               posts.posts[0].original_item_hash)
 
-        # A stranger's amend is rejected with PERMISSION_DENIED (2).
-        bad_amend, status = await evil.create_post(
-            {"body": "pwned"}, post_type="amend", ref=post.item_hash, address=alice.get_address(),
-            channel=CHANNEL, sync=True)
-        check(status == MessageStatus.REJECTED, "non-owner amend rejected", status)
+        # A stranger's amend is rejected with PERMISSION_DENIED (2); with sync the SDK raises.
+        try:
+            await evil.create_post(
+                {"body": "pwned"}, post_type="amend", ref=post.item_hash,
+                address=alice.get_address(), channel=CHANNEL, sync=True)
+            check(False, "non-owner amend raises")
+        except Exception as e:  # the SDK's InvalidMessageError carries the node's answer
+            check("'error_code': 2" in str(e), "non-owner amend rejected with code 2", str(e))
+        bad_amend, status, _ = await evil.submit(
+            {"address": alice.get_address(), "time": time.time(), "type": "amend",
+             "ref": post.item_hash, "content": {"body": "pwned again"}},
+            MessageType.post, channel=CHANNEL, sync=True, raise_on_rejected=False)
+        check(status == MessageStatus.REJECTED, "submit(raise_on_rejected=False) → rejected", status)
         error = await reader.get_message_error(bad_amend.item_hash)
-        check(error is not None and error["error_code"] == 2, "rejection carries code 2", error)
+        check(error is not None and error["error_code"] == 2, "get_message_error gives code 2", error)
+        posts = await reader.get_posts(post_filter=PostFilter(hashes=[post.item_hash]))
+        check(posts.posts[0].content == {"body": "hello, amended"}, "rejected amend changed nothing",
+              posts.posts[0].content)
 
         # Aggregates: shallow merge by time.
         _, status = await client.create_aggregate("profile", {"name": "alice", "age": 1},
@@ -135,9 +146,10 @@ async def main():
         forged.update(item_content=content, item_hash=hashlib.sha256(content.encode()).hexdigest())
         wire = {k: forged[k] for k in ("sender", "chain", "signature", "type", "item_type",
                                        "item_content", "item_hash", "time", "channel")}
+        wire["time"] = time.time()
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{API}/api/v0/messages", json={"sync": True, "message": wire}) as r:
-                check(r.status == 422, "forged signature → 422", r.status)
+                check(r.status == 422, "forged signature → 422", (r.status, await r.text()))
         error = await reader.get_message_error(wire["item_hash"])
         check(error is not None and error["error_code"] == 1, "forged signature → code 1", error)
 
