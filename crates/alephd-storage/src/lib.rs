@@ -2,10 +2,26 @@
 //! dag-pb CIDs identical to `ipfs add`) over one blockstore, with pins and garbage collection.
 //!
 //! Never holds a whole file in memory: adding and serving stream through bounded buffers.
+//! Layout in the data dir: `blocks/` (one file per block, named by its sha256), `staging/`
+//! (uploads in progress, wiped at start), `storage.db` (SQLite index: refcounts, roots, pins).
 
+mod blockstore;
 mod builder;
+mod config;
 mod content_ref;
 mod dagpb;
+mod index;
+mod ingest;
+mod reader;
+mod store;
 
+pub use blockstore::BlockError;
 pub use builder::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS, DagLink, Layout, hash_bytes};
+pub use config::{StorageConfig, StorageConfigError};
 pub use content_ref::{BlockDigest, CODEC_DAG_PB, CODEC_RAW, Cid, ContentRef, ParseRefError, Sha256Hash};
+pub use dagpb::DecodeError;
+pub use ingest::{AddError, AddOptions, AddSession, Added, Engine, FileWriter, PinMode};
+pub use reader::{DirEntry, EntryKind, ReadError};
+pub use store::{
+    ByteStream, CommitError, GcReport, InvalidPinOwner, OpenError, PinOwner, Stat, Store, StoreError, StoreTotals,
+};

@@ -1,0 +1,147 @@
+//! The store end to end on a real data dir: add, read back, pins, GC (also after a restart),
+//! truncated uploads and tampered blocks.
+
+use alephd_storage::{
+    AddError, AddOptions, ContentRef, Engine, Layout, PinMode, PinOwner, Store, StorageConfig, hash_bytes,
+};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+
+fn data(size: usize, seed: u8) -> Vec<u8> {
+    (0..size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8).collect()
+}
+
+async fn read_all(store: &Store, item: &ContentRef, range: std::ops::Range<u64>) -> anyhow::Result<Vec<u8>> {
+    let chunks: Vec<Bytes> = store.read(item, range).await?.try_collect().await?;
+    Ok(chunks.concat())
+}
+
+async fn open(dir: &std::path::Path) -> Store {
+    Store::open(dir, StorageConfig::default()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipfs_and_storage_round_trip_with_ranges() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path()).await;
+    let bytes = data(3 * 262_144 + 1234, 1);
+    for layout in [Layout::V0, Layout::V1] {
+        let added = store.add_bytes(bytes.clone().into(), AddOptions::new(Engine::Ipfs(layout), 1 << 30)).await?;
+        assert_eq!(added.cid, hash_bytes(&bytes, layout).cid);
+        assert_eq!(read_all(&store, &added.content, 0..u64::MAX).await?, bytes);
+        assert_eq!(read_all(&store, &added.content, 262_000..530_000).await?, &bytes[262_000..530_000]);
+        let stat = store.stat(&added.content).await?.unwrap();
+        assert_eq!((stat.size, stat.pins), (bytes.len() as u64, 1));
+    }
+    let added = store.add_bytes(bytes.clone().into(), AddOptions::new(Engine::Storage, 1 << 30)).await?;
+    assert_eq!(added.content.to_string(), hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(read_all(&store, &added.content, 5..10).await?, &bytes[5..10]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_and_oversized_uploads_store_nothing() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path()).await;
+    let chunks = vec![Ok(Bytes::from(data(600_000, 2))), Err("connection reset")];
+    let err = store.add_stream(futures::stream::iter(chunks), AddOptions::new(Engine::Storage, 1 << 30)).await;
+    assert!(matches!(err, Err(AddError::Body(_))), "{err:?}");
+    let err = store.add_bytes(data(1000, 3).into(), AddOptions::new(Engine::Ipfs(Layout::V0), 999)).await;
+    assert!(matches!(err, Err(AddError::TooLarge { limit: 999 })), "{err:?}");
+    let totals = store.totals().await?;
+    assert_eq!((totals.blocks, totals.roots), (0, 0));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(std::fs::read_dir(dir.path().join("staging"))?.count(), 0, "staging cleaned");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_keeps_pinned_and_removes_unpinned_also_after_restart() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = StorageConfig { grace_period_secs: 3600, ..StorageConfig::default() };
+    let store = Store::open(dir.path(), config.clone()).await?;
+    let shared = data(2 * 262_144, 4);
+    let mut other = shared.clone();
+    other.extend(data(262_144, 5)); // shares its first two raw leaves with `shared`
+    let owner = PinOwner::new("a".repeat(64))?;
+    let mut pinned = AddOptions::new(Engine::Ipfs(Layout::V1), 1 << 30);
+    pinned.pin = PinMode::Owner(owner.clone());
+    let kept = store.add_bytes(shared.clone().into(), pinned).await?;
+    let graced = store.add_bytes(other.clone().into(), AddOptions::new(Engine::Ipfs(Layout::V1), 1 << 30)).await?;
+    let mut unpinned = AddOptions::new(Engine::Storage, 1 << 30);
+    unpinned.pin = PinMode::None;
+    let dropped = store.add_bytes(data(5000, 6).into(), unpinned).await?;
+
+    let report = store.gc().await?;
+    assert_eq!((report.roots, report.blocks), (1, 1));
+    assert!(store.stat(&dropped.content).await?.is_none());
+    drop(store);
+
+    // Restart: the grace pin expires (an hour later), the owner pin stays.
+    let store = Store::open(dir.path(), config.clone()).await?;
+    let later = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64 + 3601;
+    let report = store.gc_at(later).await?;
+    assert_eq!(report.expired_grace_pins, 1);
+    // `other`'s root, one interior... only its own blocks go: the third leaf and its root.
+    assert_eq!((report.roots, report.blocks), (1, 2));
+    assert!(store.stat(&graced.content).await?.is_none());
+    assert_eq!(read_all(&store, &kept.content, 0..u64::MAX).await?, shared);
+
+    assert!(store.unpin(&kept.content, &owner).await?);
+    drop(store);
+    let store = Store::open(dir.path(), config).await?;
+    let report = store.gc().await?;
+    assert_eq!((report.roots, report.blocks), (1, 3));
+    assert_eq!(store.totals().await?.blocks, 0);
+    let left = walk(&dir.path().join("blocks"));
+    assert_eq!(left, 0, "every block file deleted");
+    Ok(())
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| if p.is_dir() { walk(&p) } else { 1 }).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_blocks_are_refused_on_read() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path()).await;
+    let bytes = data(300_000, 7);
+    let added = store.add_bytes(bytes.into(), AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30)).await?;
+    // Corrupt every leaf file on disk (same length, different bytes).
+    let blocks = dir.path().join("blocks");
+    for prefix in std::fs::read_dir(&blocks)? {
+        for file in std::fs::read_dir(prefix?.path())? {
+            let path = file?.path();
+            let mut content = std::fs::read(&path)?;
+            if content.len() > 1000 {
+                content[500] ^= 0xff;
+                std::fs::write(&path, content)?;
+            }
+        }
+    }
+    let results: Vec<_> = store.read(&added.content, 0..u64::MAX).await?.collect().await;
+    assert!(results.iter().any(Result::is_err), "corrupt block must fail the read");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directories_like_ipfs_add_r() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path()).await;
+    let mut session = store.add_session(AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30))?;
+    for (path, content) in [("site/index.html", &b"<h1>hi</h1>"[..]), ("site/css/a.css", b"body{}"), ("site/b.txt", b"b")] {
+        let mut file = session.file(Some(path))?;
+        file.write(Bytes::copy_from_slice(content)).await?;
+        file.finish().await?;
+    }
+    let added = session.commit().await?;
+    let root = added.last().unwrap();
+    assert_eq!((root.path.as_str(), root.is_dir), ("site", true));
+    let names: Vec<String> = store.list(root.cid).await?.into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["b.txt", "css", "index.html"]);
+    let css = store.resolve_path(root.cid, "css/a.css").await?.unwrap();
+    assert_eq!(read_all(&store, &ContentRef::Ipfs(css), 0..u64::MAX).await?, b"body{}");
+    Ok(())
+}
