@@ -53,6 +53,27 @@ pub async fn elements(
         .await?)
 }
 
+/// Elements of `(owner, key)` after `(time, item_hash)` in merge order.
+pub async fn elements_after(
+    conn: &mut Conn,
+    owner: &str,
+    key: &str,
+    time: f64,
+    item_hash: &str,
+) -> Result<Vec<AggregateElement>, DbError> {
+    let sql = format!(
+        "SELECT {ELEMENT_COLUMNS} FROM aggregate_elements WHERE owner = $1 AND key = $2 \
+         AND (time > $3 OR (time = $3 AND item_hash > $4)) ORDER BY time, item_hash"
+    );
+    Ok(sqlx::query_as::<_, AggregateElement>(&sql)
+        .bind(owner)
+        .bind(key)
+        .bind(time)
+        .bind(item_hash)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
 /// Elements of `(owner, key)` with `time <= max_time` (what a key FORGET removes).
 pub async fn elements_up_to(
     conn: &mut Conn,

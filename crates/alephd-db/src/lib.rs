@@ -11,6 +11,7 @@
 //! transaction ([`Db::begin`]) — the processor applies a whole batch in one transaction.
 
 mod aggregates;
+mod batch;
 mod db;
 mod error;
 mod messages;
@@ -36,8 +37,12 @@ pub use state_root::StateRoot;
 pub mod ops {
     pub use crate::aggregates::{
         aggregate, aggregates_of, delete_aggregate, delete_element, element, elements,
-        elements_up_to, insert_element, insert_tombstone, list_aggregates, tombstone_time,
-        upsert_aggregate,
+        elements_after, elements_up_to, insert_element, insert_tombstone, list_aggregates,
+        tombstone_time, upsert_aggregate,
+    };
+    pub use crate::batch::{
+        delete_pending as delete_pending_many, enqueue_many, insert_messages, set_statuses,
+        statuses,
     };
     pub use crate::messages::{
         add_confirmation, append_forgotten_by, channels, confirmations, delete_message, forgotten,

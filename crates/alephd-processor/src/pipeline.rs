@@ -3,12 +3,12 @@
 //! message in ONE write transaction, in queue order, so a batch can hold a post and its amend.
 //! Events are announced only after the commit.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use alephd_db::{
     Conn, Db, DbError, MessageRecord, MessageStatus, NewPending, PendingRecord, RejectedRecord, ops,
 };
-use alephd_message::{ErrorCode, IncomingMessage, ItemType};
+use alephd_message::{ErrorCode, IncomingMessage, ItemType, MessageType};
 use futures::{StreamExt, stream};
 use tokio::sync::broadcast;
 
@@ -93,11 +93,27 @@ impl Pipeline {
         let taken = batch.len();
         let prepared = self.prepare(batch).await?;
         let mut tx = self.db.begin().await?;
+        let hashes: Vec<&str> = prepared
+            .iter()
+            .map(|p| p.pending.item_hash.as_str())
+            .collect();
+        let mut writes = BatchWrites {
+            statuses: ops::statuses(&mut tx, &hashes).await?,
+            ..Default::default()
+        };
         let mut events = Vec::with_capacity(prepared.len());
         let mut effects = Effects::default();
         for item in &prepared {
-            events.push(self.settle(&mut tx, item, now, &mut effects).await?);
+            events.push(
+                self.settle(&mut tx, item, now, &mut writes, &mut effects)
+                    .await?,
+            );
+            if writes.stale {
+                writes.statuses = ops::statuses(&mut tx, &hashes).await?;
+                writes.stale = false;
+            }
         }
+        writes.flush(&mut tx).await?;
         requeue_delegated(&mut tx, &effects, now).await?;
         tx.commit().await.map_err(DbError::from)?;
         for event in events.into_iter().flatten() {
@@ -203,35 +219,36 @@ impl Pipeline {
         String::from_utf8(bytes).map_err(|_| ProcessingError::format("content is not UTF-8"))
     }
 
-    /// Decides and records one message inside the batch transaction.
+    /// Decides and records one message inside the batch transaction. Rows every message
+    /// writes (message, status, queue deletion) are buffered in `writes`; handlers write
+    /// their own tables directly, and a FORGET sees everything before it (flush first).
     async fn settle(
         &self,
         conn: &mut Conn,
         item: &Prepared,
         now: f64,
+        writes: &mut BatchWrites,
         effects: &mut Effects,
     ) -> Result<Option<MessageEvent>, DbError> {
         let hash = item.pending.item_hash.as_str();
-        if let Some(status) = ops::status(conn, hash).await? {
-            match status.status {
-                MessageStatus::Processed | MessageStatus::Removing | MessageStatus::Removed => {
-                    ops::delete_pending(conn, item.pending.id).await?;
-                    return Ok(None);
-                }
-                MessageStatus::Forgotten => {
-                    ops::delete_pending(conn, item.pending.id).await?;
-                    return Ok(Some(event(
-                        hash,
-                        MessageStatus::Forgotten,
-                        None,
-                        Some(ErrorCode::ForgottenDuplicate),
-                    )));
-                }
-                MessageStatus::Pending | MessageStatus::Rejected => {}
+        match writes.statuses.get(hash) {
+            Some(MessageStatus::Processed | MessageStatus::Removing | MessageStatus::Removed) => {
+                writes.deleted.push(item.pending.id);
+                return Ok(None);
             }
+            Some(MessageStatus::Forgotten) => {
+                writes.deleted.push(item.pending.id);
+                let code = Some(ErrorCode::ForgottenDuplicate);
+                return Ok(Some(event(hash, MessageStatus::Forgotten, None, code)));
+            }
+            Some(MessageStatus::Pending | MessageStatus::Rejected) | None => {}
         }
         let result = match &item.checked {
             Ok((message, content, size)) => {
+                if message.message_type() == MessageType::Forget {
+                    writes.flush(conn).await?;
+                    writes.stale = true;
+                }
                 let record = record(message, content, *size, item.pending.reception_time);
                 apply(conn, message, content, &record, now, effects)
                     .await
@@ -241,29 +258,35 @@ impl Pipeline {
         };
         match result {
             Ok((Disposition::Processed, record)) => {
-                ops::insert_message(
-                    conn,
-                    &record,
-                    item.checked.as_ref().map(|c| c.1.tags()).unwrap_or(&[]),
-                )
-                .await?;
-                ops::set_status(conn, hash, MessageStatus::Processed, record.reception_time)
-                    .await?;
-                ops::delete_pending(conn, item.pending.id).await?;
+                if let Ok((_, content, _)) = &item.checked {
+                    writes.tags.extend(
+                        content
+                            .tags()
+                            .iter()
+                            .map(|t| (t.clone(), record.item_hash.clone())),
+                    );
+                }
+                writes.set_status(hash, MessageStatus::Processed, record.reception_time);
+                writes.deleted.push(item.pending.id);
+                let record = Arc::new(record);
+                writes.messages.push(Arc::clone(&record));
                 Ok(Some(MessageEvent {
                     item_hash: hash.to_owned(),
                     status: MessageStatus::Processed,
-                    message: Some(Arc::new(record)),
+                    message: Some(record),
                     error_code: None,
                 }))
             }
             Ok((Disposition::ForgottenOnArrival { forgotten_by }, record)) => {
                 handlers::forget::tombstone(conn, &record, &forgotten_by, now).await?;
-                ops::delete_pending(conn, item.pending.id).await?;
+                writes
+                    .statuses
+                    .insert(hash.to_owned(), MessageStatus::Forgotten);
+                writes.deleted.push(item.pending.id);
                 Ok(Some(event(hash, MessageStatus::Forgotten, None, None)))
             }
             Err(ApplyError::Db(e)) => Err(e),
-            Err(ApplyError::Invalid(e)) => self.fail(conn, item, e, now).await.map(Some),
+            Err(ApplyError::Invalid(e)) => self.fail(conn, item, e, now, writes).await.map(Some),
         }
     }
 
@@ -274,6 +297,7 @@ impl Pipeline {
         item: &Prepared,
         error: ProcessingError,
         now: f64,
+        writes: &mut BatchWrites,
     ) -> Result<MessageEvent, DbError> {
         let p = &item.pending;
         let attempts = p.retries + 1;
@@ -304,16 +328,11 @@ impl Pipeline {
             owner: item.owner.clone(),
         };
         ops::insert_rejected(conn, &rejected).await?;
-        ops::delete_pending(conn, p.id).await?;
+        writes.deleted.push(p.id);
         // Another copy (other signature) may still be queued: it keeps the status pending.
-        if ops::pending_for_hash(conn, &p.item_hash).await?.is_empty() {
-            ops::set_status(
-                conn,
-                &p.item_hash,
-                MessageStatus::Rejected,
-                p.reception_time,
-            )
-            .await?;
+        let others = ops::pending_for_hash(conn, &p.item_hash).await?;
+        if others.iter().all(|o| writes.deleted.contains(&o.id)) {
+            writes.set_status(&p.item_hash, MessageStatus::Rejected, p.reception_time);
         }
         Ok(event(
             &p.item_hash,
@@ -321,6 +340,38 @@ impl Pipeline {
             None,
             Some(error.code),
         ))
+    }
+}
+
+/// Rows buffered during a batch and written with one statement per table.
+#[derive(Debug, Default)]
+struct BatchWrites {
+    /// Current statuses of the batch's hashes (read once, kept up to date).
+    statuses: HashMap<String, MessageStatus>,
+    /// A FORGET wrote statuses directly: re-read them.
+    stale: bool,
+    messages: Vec<Arc<MessageRecord>>,
+    tags: Vec<(String, String)>,
+    status_rows: Vec<(String, MessageStatus, f64)>,
+    deleted: Vec<i64>,
+}
+
+impl BatchWrites {
+    fn set_status(&mut self, hash: &str, status: MessageStatus, reception_time: f64) {
+        self.statuses.insert(hash.to_owned(), status);
+        self.status_rows
+            .push((hash.to_owned(), status, reception_time));
+    }
+
+    async fn flush(&mut self, conn: &mut Conn) -> Result<(), DbError> {
+        let messages: Vec<MessageRecord> = self.messages.drain(..).map(|m| (*m).clone()).collect();
+        ops::insert_messages(conn, &messages, &self.tags).await?;
+        self.tags.clear();
+        ops::set_statuses(conn, &self.status_rows).await?;
+        self.status_rows.clear();
+        ops::delete_pending_many(conn, &self.deleted).await?;
+        self.deleted.clear();
+        Ok(())
     }
 }
 

@@ -218,25 +218,32 @@ async fn ingest_loop(
 }
 
 async fn enqueue_all(db: &Db, requests: &[SubmitRequest]) -> Result<Vec<SubmitOutcome>, DbError> {
-    let mut tx = db.begin().await?;
-    let mut outcomes = Vec::with_capacity(requests.len());
-    for r in requests {
-        let wire = r.message.to_wire_value().to_string();
-        let pending = NewPending {
+    let wires: Vec<String> = requests
+        .iter()
+        .map(|r| r.message.to_wire_value().to_string())
+        .collect();
+    let pending: Vec<NewPending<'_>> = requests
+        .iter()
+        .zip(&wires)
+        .map(|(r, wire)| NewPending {
             item_hash: r.message.item_hash().as_str(),
             sender: r.message.sender().as_str(),
             signature: r.message.signature().unwrap_or_default(),
-            message: &wire,
+            message: wire,
             origin: r.origin.as_str(),
             reception_time: r.reception_time,
-        };
-        outcomes.push(match ops::enqueue(&mut tx, &pending).await? {
+        })
+        .collect();
+    let mut tx = db.begin().await?;
+    let outcomes = ops::enqueue_many(&mut tx, &pending).await?;
+    tx.commit().await?;
+    Ok(outcomes
+        .into_iter()
+        .map(|o| match o {
             EnqueueOutcome::Queued => SubmitOutcome::Queued,
             EnqueueOutcome::Known(status) => SubmitOutcome::Known(status),
-        });
-    }
-    tx.commit().await?;
-    Ok(outcomes)
+        })
+        .collect())
 }
 
 /// Runs batches while messages are due, then sleeps until woken or the next retry is due.

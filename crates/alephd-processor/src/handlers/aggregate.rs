@@ -36,29 +36,59 @@ pub(crate) async fn process(
     };
     ops::insert_element(conn, &element).await?;
     match ops::aggregate(conn, owner, key).await? {
-        Some(current)
-            if version_cmp(
-                (element.time, &element.item_hash),
-                (current.last_updated, &current.last_update_item_hash),
-            )
-            .is_gt() =>
-        {
-            let mut merged = parse_object(&current.content);
-            merged.extend(value.clone());
-            let updated = AggregateRecord {
-                content: Value::Object(merged).to_string(),
-                last_updated: element.time,
-                last_update_item_hash: element.item_hash.clone(),
-                ..current
-            };
-            ops::upsert_aggregate(conn, &updated).await?;
-        }
-        _ => recompute(conn, owner, key).await?,
+        Some(current) => merge_into(conn, current, &element, value).await?,
+        None => recompute(conn, owner, key).await?,
     }
     if key == SECURITY_KEY {
         effects.security_changed.push(owner.to_owned());
     }
     Ok(Disposition::Processed)
+}
+
+/// Adds one element to an existing value. The merged value of a top-level field is that of
+/// the newest element having it, so only the elements newer than this one are read (none
+/// when it is the newest: the common, in-order case).
+async fn merge_into(
+    conn: &mut Conn,
+    current: AggregateRecord,
+    element: &AggregateElement,
+    value: &Map<String, Value>,
+) -> Result<(), ApplyError> {
+    let newer = ops::elements_after(
+        conn,
+        &element.owner,
+        &element.key,
+        element.time,
+        &element.item_hash,
+    )
+    .await?;
+    let shadowed: Vec<Map<String, Value>> =
+        newer.iter().map(|e| parse_object(&e.content)).collect();
+    let mut merged = parse_object(&current.content);
+    for (field, v) in value {
+        if !shadowed.iter().any(|newer| newer.contains_key(field)) {
+            merged.insert(field.clone(), v.clone());
+        }
+    }
+    let mut updated = AggregateRecord {
+        content: Value::Object(merged).to_string(),
+        ..current
+    };
+    if newer.is_empty() {
+        updated.last_updated = element.time;
+        updated.last_update_item_hash = element.item_hash.clone();
+    }
+    if version_cmp(
+        (element.time, &element.item_hash),
+        (updated.created, &updated.original_item_hash),
+    )
+    .is_lt()
+    {
+        updated.created = element.time;
+        updated.original_item_hash = element.item_hash.clone();
+    }
+    ops::upsert_aggregate(conn, &updated).await?;
+    Ok(())
 }
 
 /// Rebuilds `(owner, key)` from its elements; deletes it when none are left.
