@@ -26,6 +26,12 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// Serves the core node's routes from `core`.
+    pub fn with_core(mut self, core: CoreApi) -> Self {
+        self.core = Some(core);
+        self
+    }
+
     fn core(&self) -> Result<&CoreApi, core::ApiError> {
         self.core.as_ref().ok_or(core::ApiError::Unavailable)
     }

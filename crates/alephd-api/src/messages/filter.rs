@@ -47,12 +47,12 @@ pub(crate) fn message_filter(p: &Params) -> Result<MessageFilter, ApiError> {
     };
     let start_date = p.float(&["startDate", "start_date"])?;
     let end_date = p.float(&["endDate", "end_date"])?;
-    if let (Some(s), Some(e)) = (start_date, end_date) {
-        if e < s {
-            return Err(ApiError::Unprocessable(
-                "endDate must be after startDate".into(),
-            ));
-        }
+    if let (Some(s), Some(e)) = (start_date, end_date)
+        && e < s
+    {
+        return Err(ApiError::Unprocessable(
+            "endDate must be after startDate".into(),
+        ));
     }
     Ok(MessageFilter {
         hashes: p.list(&["hashes"])?,

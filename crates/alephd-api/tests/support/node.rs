@@ -49,10 +49,7 @@ impl Node {
             Arc::new(content.clone()),
             cancel.clone(),
         );
-        let state = ApiState {
-            core: Some(CoreApi::new(db.clone(), processor.clone())),
-            ..Default::default()
-        };
+        let state = ApiState::default().with_core(CoreApi::new(db.clone(), processor.clone()));
         Self {
             _dir: dir,
             app: router(state),
@@ -111,10 +108,10 @@ impl Node {
     pub async fn wait_settled(&self, hash: &str) -> String {
         for _ in 0..200 {
             let (_, body) = self.get(&format!("/api/v0/messages/{hash}/status")).await;
-            if let Some(s) = body["status"].as_str() {
-                if s != "pending" {
-                    return s.to_owned();
-                }
+            if let Some(s) = body["status"].as_str()
+                && s != "pending"
+            {
+                return s.to_owned();
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
