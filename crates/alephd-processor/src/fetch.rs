@@ -100,3 +100,62 @@ impl ContentFetcher for MemoryContent {
         })
     }
 }
+
+/// The node's content store (`alephd-storage`): message content uploaded with
+/// `storage/add_json`, `ipfs/add_json` or fetched from peers. The store addresses items by
+/// their hash (sha256 or CID), so what it returns is what the hash names.
+#[derive(Debug, Clone)]
+pub struct StoreFetcher {
+    store: alephd_storage::Store,
+}
+
+impl StoreFetcher {
+    pub fn new(store: alephd_storage::Store) -> Self {
+        Self { store }
+    }
+
+    async fn read(&self, hash: &ItemHash, limit: usize) -> Result<Vec<u8>, FetchError> {
+        let unavailable = || FetchError::Unavailable(hash.as_str().to_owned());
+        let target: alephd_storage::ContentRef =
+            hash.as_str().parse().map_err(|_| unavailable())?;
+        let stat = self
+            .store
+            .stat(&target)
+            .await
+            .map_err(|_| unavailable())?
+            .ok_or_else(unavailable)?;
+        if stat.size > limit as u64 {
+            return Err(FetchError::TooLarge {
+                hash: hash.as_str().to_owned(),
+                limit,
+            });
+        }
+        let mut stream = self
+            .store
+            .read(&target, 0..stat.size)
+            .await
+            .map_err(|_| unavailable())?;
+        let mut bytes = Vec::with_capacity(stat.size as usize);
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            bytes.extend_from_slice(&chunk.map_err(|_| unavailable())?);
+            if bytes.len() > limit {
+                return Err(FetchError::TooLarge {
+                    hash: hash.as_str().to_owned(),
+                    limit,
+                });
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+impl ContentFetcher for StoreFetcher {
+    fn fetch<'a>(
+        &'a self,
+        _item_type: ItemType,
+        hash: &'a ItemHash,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<u8>, FetchError>> {
+        Box::pin(self.read(hash, limit))
+    }
+}

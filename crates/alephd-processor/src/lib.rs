@@ -26,7 +26,9 @@ mod verify;
 pub use config::ProcessorConfig;
 pub use error::{ProcessingError, ProcessorError, SubmitError};
 pub use event::MessageEvent;
-pub use fetch::{ContentFetcher, FetchError, MAX_FETCHED_CONTENT, MemoryContent, NoContentStore};
+pub use fetch::{
+    ContentFetcher, FetchError, MAX_FETCHED_CONTENT, MemoryContent, NoContentStore, StoreFetcher,
+};
 pub use permissions::SECURITY_KEY;
 pub use pipeline::Pipeline;
 pub use service::{Origin, Processor, ProcessorHandle, SubmitOutcome, WaitOutcome, now};
