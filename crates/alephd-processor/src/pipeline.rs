@@ -3,7 +3,10 @@
 //! message in ONE write transaction, in queue order, so a batch can hold a post and its amend.
 //! Events are announced only after the commit.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use alephd_db::{
     Conn, Db, DbError, MessageRecord, MessageStatus, NewPending, PendingRecord, RejectedRecord, ops,
@@ -48,6 +51,16 @@ pub(crate) struct Effects {
     pub(crate) security_changed: Vec<String>,
 }
 
+/// A batch after the stateless steps, ready for [`Pipeline::apply_batch`].
+pub(crate) struct PreparedBatch(Vec<Prepared>);
+
+impl PreparedBatch {
+    /// Queue ids of the batch's messages.
+    pub(crate) fn ids(&self) -> HashSet<i64> {
+        self.0.iter().map(|p| p.pending.id).collect()
+    }
+}
+
 /// A queued message after the stateless steps.
 struct Prepared {
     pending: PendingRecord,
@@ -83,15 +96,40 @@ impl Pipeline {
 
     /// Processes up to one batch of messages due at `now`; returns how many were taken.
     pub async fn run_batch(&self, now: f64) -> Result<usize, ProcessorError> {
-        let batch = {
-            let mut conn = self.db.read().await?;
-            ops::take_ready(&mut conn, now, self.config.batch_size as i64).await?
-        };
-        if batch.is_empty() {
-            return Ok(0);
+        match self.take_and_prepare(now, &HashSet::new()).await? {
+            Some(batch) => self.apply_batch(batch, now).await,
+            None => Ok(0),
         }
-        let taken = batch.len();
-        let prepared = self.prepare(batch).await?;
+    }
+
+    /// The stateless half of a batch (parse, verify, fetch): due messages except `in_flight`
+    /// ones (those of the batch being applied meanwhile). `None` when nothing is due.
+    pub(crate) async fn take_and_prepare(
+        &self,
+        now: f64,
+        in_flight: &HashSet<i64>,
+    ) -> Result<Option<PreparedBatch>, ProcessorError> {
+        let limit = (self.config.batch_size + in_flight.len()) as i64;
+        let mut batch = {
+            let mut conn = self.db.read().await?;
+            ops::take_ready(&mut conn, now, limit).await?
+        };
+        batch.retain(|p| !in_flight.contains(&p.id));
+        batch.truncate(self.config.batch_size);
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(PreparedBatch(self.prepare(batch).await?)))
+    }
+
+    /// The transactional half: check and apply every message, commit, announce.
+    pub(crate) async fn apply_batch(
+        &self,
+        batch: PreparedBatch,
+        now: f64,
+    ) -> Result<usize, ProcessorError> {
+        let prepared = batch.0;
+        let taken = prepared.len();
         let mut tx = self.db.begin().await?;
         let hashes: Vec<&str> = prepared
             .iter()

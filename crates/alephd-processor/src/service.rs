@@ -3,6 +3,7 @@
 //! owned by [`Processor::spawn`]; [`ProcessorHandle`] is the cheap, clonable client.
 
 use std::{
+    collections::HashSet,
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -246,6 +247,22 @@ async fn enqueue_all(db: &Db, requests: &[SubmitRequest]) -> Result<Vec<SubmitOu
         .collect())
 }
 
+/// Runs batches while messages are due, preparing the next batch (verify, fetch: CPU and
+/// network) while the current one is applied (database).
+async fn drain(pipeline: &Pipeline) -> Result<(), ProcessorError> {
+    let mut current = pipeline.take_and_prepare(now(), &HashSet::new()).await?;
+    while let Some(batch) = current {
+        let in_flight = batch.ids();
+        let next_pipeline = pipeline.clone();
+        let next =
+            tokio::spawn(async move { next_pipeline.take_and_prepare(now(), &in_flight).await });
+        let applied = pipeline.apply_batch(batch, now()).await;
+        current = next.await??;
+        applied?;
+    }
+    Ok(())
+}
+
 /// Runs batches while messages are due, then sleeps until woken or the next retry is due.
 async fn worker_loop(
     db: Db,
@@ -254,16 +271,10 @@ async fn worker_loop(
     shutdown: CancellationToken,
 ) -> Result<(), ProcessorError> {
     loop {
-        loop {
-            match pipeline.run_batch(now()).await {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    // A failed batch is retried whole; back off so a broken disk does not spin.
-                    tracing::error!(error = %e, "processing batch failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
+        if let Err(e) = drain(&pipeline).await {
+            // A failed batch is retried whole; back off so a broken disk does not spin.
+            tracing::error!(error = %e, "processing batch failed");
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let next = {
             let mut conn = db.read().await?;
