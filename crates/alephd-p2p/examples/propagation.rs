@@ -231,9 +231,10 @@ async fn throughput(n: usize, rate: u64, total: u64, catch_up: bool) -> anyhow::
     let stats: Vec<_> = net.handles.iter().map(P2pHandle::stats).collect();
     let sum = |f: fn(&alephd_p2p::P2pStats) -> u64| stats.iter().map(f).sum::<u64>();
     println!(
-        "    gossip messages handed to the nodes {} (dropped by a full node channel or the flood limit {})",
+        "    gossip messages handed to the nodes {} (dropped by a full node channel or the flood limit {}; not sent to slow peers {})",
         sum(|s| s.gossip_in),
         sum(|s| s.gossip_dropped),
+        sum(|s| s.gossip_send_dropped),
     );
     println!(
         "{n:>2} nodes, catch-up {}, {total} msgs at {rate}/s target: published at {:.0} msgs/s, {delivered}/{expected} deliveries ({} lost), all delivered after {:.2} s ({:.0} deliveries/s)",

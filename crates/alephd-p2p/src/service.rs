@@ -122,6 +122,7 @@ impl P2pService {
             banned: HashMap::new(),
             flood: HashMap::new(),
             agents: HashMap::new(),
+            remote_addrs: HashMap::new(),
             listen_addrs,
             responses_tx,
             sync_tx,
@@ -201,6 +202,8 @@ pub(crate) struct Actor {
     /// Gossip count per peer in the current second: (second, count).
     flood: HashMap<PeerId, (u64, u32)>,
     agents: HashMap<PeerId, String>,
+    /// Where each connected peer is reached (one address per open connection).
+    remote_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     /// Bootstrap addresses and the peer found behind each, once known.
     bootstrap: Vec<(Multiaddr, Option<PeerId>)>,
     listen_addrs: Vec<Multiaddr>,

@@ -108,7 +108,11 @@ impl Actor {
             .connected_peers()
             .map(|peer| PeerInfo {
                 peer_id: peer.to_string(),
-                addresses: Vec::new(),
+                addresses: self
+                    .remote_addrs
+                    .get(peer)
+                    .map(|a| a.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
                 agent: self.agents.get(peer).cloned(),
                 strikes: self.strikes.get(peer).copied().unwrap_or(0),
             })

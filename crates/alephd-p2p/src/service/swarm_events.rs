@@ -31,6 +31,11 @@ impl Actor {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
+                let remote = endpoint.get_remote_address().clone();
+                let addrs = self.remote_addrs.entry(peer_id).or_default();
+                if !addrs.contains(&remote) && addrs.len() < 8 {
+                    addrs.push(remote);
+                }
                 if endpoint.is_dialer() {
                     let addr = endpoint.get_remote_address();
                     for (boot, known) in &mut self.bootstrap {
@@ -52,6 +57,7 @@ impl Actor {
             } => {
                 self.update_peer_count();
                 self.flood.remove(&peer_id);
+                self.remote_addrs.remove(&peer_id);
                 self.emit(P2pEvent::PeerDisconnected { peer: peer_id });
             }
             SwarmEvent::NewListenAddr { address, .. } if !self.listen_addrs.contains(&address) => {
@@ -72,6 +78,20 @@ impl Actor {
     }
 
     fn on_gossip(&mut self, event: gossipsub::Event) {
+        if let gossipsub::Event::SlowPeer {
+            peer_id,
+            failed_messages,
+        } = &event
+        {
+            let lost = failed_messages
+                .priority
+                .saturating_add(failed_messages.non_priority);
+            let lost = u64::try_from(lost).unwrap_or(u64::MAX);
+            self.metrics
+                .gossip_send_dropped
+                .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(peer = %peer_id, lost, "slow gossip peer");
+        }
         let gossipsub::Event::Message {
             propagation_source: source,
             message_id: id,
