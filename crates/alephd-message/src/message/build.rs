@@ -68,6 +68,14 @@ impl UnsignedMessage {
         self
     }
 
+    pub fn chain(&self) -> Chain {
+        self.chain
+    }
+
+    pub fn sender(&self) -> &Address {
+        &self.sender
+    }
+
     pub fn item_hash(&self) -> &ItemHash {
         &self.item_hash
     }
