@@ -1,13 +1,8 @@
 //! Signature checks for a batch, spread over a few threads (the CPU-heavy step).
 //!
-//! Interim: EVM (EIP-191) and Solana (ed25519) are verified here, every other scheme counts
-//! as invalid, until `alephd_message::signature::verify` (all chain families) lands; then
-//! `verify_fields` becomes a call to it.
+//! Every chain family is verified by `alephd_message::signature::verify`.
 
-use alephd_message::{IncomingMessage, SignatureScheme, signature::SignedFields};
-use ed25519_dalek::{Signature as EdSignature, VerifyingKey};
-use k256::ecdsa::{RecoveryId, Signature as EcSignature, VerifyingKey as EcKey};
-use sha3::{Digest, Keccak256};
+use alephd_message::{IncomingMessage, signature::SignedFields};
 
 /// Verifies every message's signature; `None` entries (unparsable) count as invalid.
 pub(crate) fn verify_batch(messages: &[Option<IncomingMessage>], threads: usize) -> Vec<bool> {
@@ -37,82 +32,7 @@ fn verify_one(message: &Option<IncomingMessage>) -> bool {
 }
 
 pub(crate) fn verify_fields(fields: &SignedFields<'_>) -> bool {
-    match fields.chain.signature_scheme() {
-        Some(SignatureScheme::Evm) => verify_evm(fields),
-        Some(SignatureScheme::Solana) => verify_solana(fields),
-        _ => false,
-    }
-}
-
-/// EIP-191 personal_sign: recover the signer and compare addresses case-insensitively.
-fn verify_evm(fields: &SignedFields<'_>) -> bool {
-    let Some(hex_sig) = fields
-        .signature
-        .strip_prefix("0x")
-        .or(Some(fields.signature))
-    else {
-        return false;
-    };
-    let Ok(bytes) = hex::decode(hex_sig) else {
-        return false;
-    };
-    if bytes.len() != 65 {
-        return false;
-    }
-    let v = match bytes[64] {
-        27 | 28 => bytes[64] - 27,
-        0 | 1 => bytes[64],
-        _ => return false,
-    };
-    let (Ok(sig), Some(recid)) = (
-        EcSignature::from_slice(&bytes[..64]),
-        RecoveryId::from_byte(v),
-    ) else {
-        return false;
-    };
-    let buffer = fields.verification_buffer();
-    let prefixed = format!("\x19Ethereum Signed Message:\n{}{buffer}", buffer.len());
-    let digest = Keccak256::digest(prefixed.as_bytes());
-    let Ok(key) = EcKey::recover_from_prehash(&digest, &sig, recid) else {
-        return false;
-    };
-    let point = key.to_encoded_point(false);
-    let address = Keccak256::digest(&point.as_bytes()[1..]);
-    let recovered = format!("0x{}", hex::encode(&address[12..]));
-    recovered.eq_ignore_ascii_case(fields.sender)
-}
-
-/// `{"signature": base58, "publicKey": base58}` with publicKey == sender, ed25519 over the buffer.
-fn verify_solana(fields: &SignedFields<'_>) -> bool {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(fields.signature) else {
-        return false;
-    };
-    let (Some(sig), Some(key)) = (
-        value.get("signature").and_then(|v| v.as_str()),
-        value.get("publicKey").and_then(|v| v.as_str()),
-    ) else {
-        return false;
-    };
-    if key != fields.sender || value.get("version").is_some_and(|v| v != 1) {
-        return false;
-    }
-    let (Ok(sig), Ok(key)) = (bs58::decode(sig).into_vec(), bs58::decode(key).into_vec()) else {
-        return false;
-    };
-    let (Ok(sig), Ok(key)) = (
-        <[u8; 64]>::try_from(sig.as_slice()),
-        <[u8; 32]>::try_from(key.as_slice()),
-    ) else {
-        return false;
-    };
-    let Ok(key) = VerifyingKey::from_bytes(&key) else {
-        return false;
-    };
-    key.verify_strict(
-        fields.verification_buffer().as_bytes(),
-        &EdSignature::from_bytes(&sig),
-    )
-    .is_ok()
+    alephd_message::signature::verify(fields).is_ok()
 }
 
 #[cfg(test)]
