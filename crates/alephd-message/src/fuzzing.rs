@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::{IncomingMessage, ItemHash, ItemType, MessageType, parse_content};
 
-/// Feeds arbitrary bytes to the message parser, and to the content parser of every type.
+/// Feeds arbitrary bytes to the message parser (then the signature verifier of the message's
+/// chain), and to the content parser of every type.
 pub fn message_parse(data: &[u8]) {
     if let Ok(message) = IncomingMessage::from_json(data) {
         check_accepted(&message);
@@ -45,6 +46,10 @@ fn check_accepted(message: &IncomingMessage) {
     if let Some(fields) = message.signed_fields() {
         let buffer = fields.verification_buffer();
         assert!(buffer.ends_with(message.item_hash().as_str()));
+        // Any verdict is fine (mutated real messages may stay valid); it must not panic and
+        // must not depend on anything but the input.
+        let verdict = crate::signature::verify(&fields);
+        assert_eq!(crate::signature::verify(&fields), verdict);
     }
     let wire = message.to_wire_value();
     let again = IncomingMessage::from_value(wire.clone());

@@ -210,6 +210,33 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Every chain's verifier gets odd signatures and senders through the fuzz body.
+    #[test]
+    fn odd_signatures_on_every_chain_never_panic(
+        chain in prop::sample::select(alephd_message::Chain::ALL.to_vec()),
+        sender in prop_oneof![Just("0x1".to_owned()), ".{0,60}".prop_map(String::from)],
+        signature in prop_oneof![
+            ".{0,200}".prop_map(Value::from),
+            "0x[0-9a-f]{0,140}".prop_map(Value::from),
+            "[1-9A-HJ-NP-Za-km-z]{0,100}".prop_map(Value::from),
+            ("[1-9A-HJ-NP-Za-km-z]{0,90}", "[1-9A-HJ-NP-Za-km-z]{0,50}")
+                .prop_map(|(s, k)| json!({"signature": s, "publicKey": k})),
+            ("[a-z0-9]{0,8}", "0x[0-9a-f]{0,130}")
+                .prop_map(|(c, d)| json!({"curve": c, "data": d})),
+            arb_json(),
+        ],
+    ) {
+        let mut message = valid();
+        message["chain"] = json!(chain);
+        message["sender"] = json!(sender);
+        message["signature"] = signature;
+        message_parse(&serde_json::to_vec(&message).unwrap());
+    }
+}
+
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
