@@ -234,7 +234,8 @@ impl Actor {
         let mut alive = tokio::time::interval(secs(self.config.alive_interval_secs));
         let mut discovery = tokio::time::interval(secs(self.config.discovery_interval_secs));
         let mut sync = tokio::time::interval(secs(self.config.sync_interval_secs));
-        for timer in [&mut alive, &mut discovery, &mut sync] {
+        let mut scores = tokio::time::interval(secs(1));
+        for timer in [&mut alive, &mut discovery, &mut sync, &mut scores] {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             timer.reset(); // the first tick after one period, not at once
         }
@@ -250,6 +251,7 @@ impl Actor {
                 _ = alive.tick() => self.announce_alive(),
                 _ = discovery.tick() => self.discover(),
                 _ = sync.tick() => self.sync_next_peer(),
+                _ = scores.tick() => self.check_scores(),
             }
         }
         tracing::debug!(peer = %self.swarm.local_peer_id(), "p2p service stopped");

@@ -60,12 +60,29 @@ impl Behaviour {
     }
 }
 
+/// Score below which a peer gets a strike on every score check: one invalid message.
+pub(crate) const STRIKE_SCORE: f64 = -80.0;
+/// Score below which a peer is banned at once: four invalid messages in a short time.
+pub(crate) const BAN_SCORE: f64 = -1_000.0;
+
 /// Aleph's settings (`aleph-protocol.md` §6): strict signed messages, 1 s heartbeat, 256 KiB
-/// frames, 30 min duplicate cache, its message id; plus explicit validation by the node.
+/// messages, 30 min duplicate cache, its message id; plus explicit validation by the node.
+///
+/// Frames may be twice the message limit so that oversized messages are still decoded and
+/// counted against their sender (per-topic limit) rather than only breaking the stream.
 fn gossipsub(key: &Keypair, config: &P2pConfig) -> Result<gossipsub::Behaviour, BehaviourError> {
-    let gossip_config = gossipsub::ConfigBuilder::default()
+    let limit = config.limits.max_gossip_size;
+    let topics = [
+        gossipsub::IdentTopic::new(config.topics.messages.clone()).hash(),
+        gossipsub::IdentTopic::new(config.topics.alive.clone()).hash(),
+    ];
+    let mut builder = gossipsub::ConfigBuilder::default();
+    for topic in &topics {
+        builder.max_transmit_size_for_topic(limit, topic.clone());
+    }
+    let gossip_config = builder
         .heartbeat_interval(Duration::from_secs(1))
-        .max_transmit_size(config.limits.max_gossip_size)
+        .max_transmit_size(limit.saturating_mul(2).saturating_add(64 * 1024))
         .duplicate_cache_time(Duration::from_secs(1800))
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
@@ -74,9 +91,47 @@ fn gossipsub(key: &Keypair, config: &P2pConfig) -> Result<gossipsub::Behaviour, 
         })
         .build()
         .map_err(|e| BehaviourError(e.to_string()))?;
-    gossipsub::Behaviour::new(
+    let mut behaviour = gossipsub::Behaviour::new(
         gossipsub::MessageAuthenticity::Signed(key.clone()),
         gossip_config,
     )
-    .map_err(|e| BehaviourError(e.to_owned()))
+    .map_err(|e| BehaviourError(e.to_owned()))?;
+    behaviour
+        .with_peer_score(score_params(&topics), score_thresholds())
+        .map_err(BehaviourError)?;
+    Ok(behaviour)
+}
+
+/// Graylisting (ignoring a peer's RPCs) comes only well below the ban score, so that invalid
+/// messages keep being counted until the peer is banned.
+fn score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds {
+        graylist_threshold: 10.0 * BAN_SCORE,
+        ..Default::default()
+    }
+}
+
+/// Scoring that only punishes: invalid messages (bad signature, oversized, rejected by the
+/// node) weigh quadratically (one is enough to reach the graylist) and decay by 10% a second; delivery-rate and IP-colocation terms are off, as they
+/// penalise honest peers on a loaded or single-host network.
+fn score_params(topics: &[gossipsub::TopicHash]) -> gossipsub::PeerScoreParams {
+    let mut params = gossipsub::PeerScoreParams {
+        ip_colocation_factor_weight: 0.0,
+        slow_peer_weight: 0.0,
+        ..Default::default()
+    };
+    for topic in topics {
+        let topic_params = gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            time_in_mesh_weight: 0.0,
+            first_message_deliveries_weight: 0.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: -100.0,
+            invalid_message_deliveries_decay: 0.9,
+            ..Default::default()
+        };
+        params.topics.insert(topic.clone(), topic_params);
+    }
+    params
 }

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 
-use super::Actor;
+use super::{
+    Actor,
+    behaviour::{BAN_SCORE, STRIKE_SCORE},
+};
 use crate::{event::P2pEvent, metrics::bump};
 
 impl Actor {
@@ -33,6 +36,27 @@ impl Actor {
         let _ = self.swarm.disconnect_peer_id(peer);
         bump(&self.metrics.peers_banned);
         self.emit(P2pEvent::PeerBanned { peer });
+    }
+
+    /// Strikes peers whose gossipsub score shows invalid messages (bad signature, oversized,
+    /// rejected by the node; broken protocol promises), and bans those far below.
+    pub(super) fn check_scores(&mut self) {
+        let gossip = &self.swarm.behaviour().gossipsub;
+        let low: Vec<(PeerId, f64)> = self
+            .swarm
+            .connected_peers()
+            .filter_map(|p| gossip.peer_score(p).map(|s| (*p, s)))
+            .filter(|(_, s)| *s < STRIKE_SCORE)
+            .collect();
+        for (peer, score) in low {
+            if score < BAN_SCORE {
+                if !self.is_banned(&peer) {
+                    self.ban(peer);
+                }
+            } else {
+                self.strike(peer, "invalid gossip (score)");
+            }
+        }
     }
 
     pub(super) fn is_banned(&self, peer: &PeerId) -> bool {
