@@ -197,7 +197,8 @@ pub(crate) struct Actor {
     messages_topic: IdentTopic,
     alive_topic: IdentTopic,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, RequestError>>>,
-    strikes: HashMap<PeerId, u32>,
+    /// Strikes per peer and when the last one came; forgotten after a quiet period.
+    strikes: HashMap<PeerId, (u32, Instant)>,
     banned: HashMap<PeerId, Instant>,
     /// Gossip count per peer in the current second: (second, count).
     flood: HashMap<PeerId, (u64, u32)>,

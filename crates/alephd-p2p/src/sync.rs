@@ -111,6 +111,10 @@ pub struct ProviderError(pub String);
 
 /// What the node exposes of its processed messages so peers can catch up from it, and so it
 /// can compare itself with peers. Implemented by the node over its database.
+///
+/// Every node must derive the same key for the same message, or ranges never match: use a
+/// time covered by the item hash (the `time` inside `item_content`), not the envelope `time`,
+/// which a relay could change without changing the hash.
 pub trait SyncProvider: Send + Sync {
     /// One fingerprint per range, in order.
     fn fingerprints<'a>(

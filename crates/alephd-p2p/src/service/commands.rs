@@ -114,7 +114,7 @@ impl Actor {
                     .map(|a| a.iter().map(ToString::to_string).collect())
                     .unwrap_or_default(),
                 agent: self.agents.get(peer).cloned(),
-                strikes: self.strikes.get(peer).copied().unwrap_or(0),
+                strikes: self.strikes.get(peer).map_or(0, |(n, _)| *n),
             })
             .collect()
     }

@@ -11,13 +11,22 @@ use super::{
 };
 use crate::{event::P2pEvent, metrics::bump};
 
+/// How long a strike is remembered after the peer's last one.
+const STRIKE_MEMORY: Duration = Duration::from_secs(600);
+
 impl Actor {
     pub(super) fn strike(&mut self, peer: PeerId, why: &'static str) {
         if peer == *self.swarm.local_peer_id() || self.is_banned(&peer) {
             return;
         }
-        let strikes = self.strikes.entry(peer).or_insert(0);
+        let now = Instant::now();
+        let (strikes, last) = self.strikes.entry(peer).or_insert((0, now));
+        // An honest peer's rare mistakes must not add up over days.
+        if now.duration_since(*last) > STRIKE_MEMORY {
+            *strikes = 0;
+        }
         *strikes = strikes.saturating_add(1);
+        *last = now;
         tracing::debug!(%peer, strikes = *strikes, why, "strike");
         if *strikes >= self.config.strike_limit {
             self.ban(peer);
