@@ -24,7 +24,7 @@ pub(crate) use filter::{message_filter, sort_order as filter_sort_order};
 
 use crate::{
     ApiState,
-    core::{ApiError, CoreApi, MessageView, Params, confirmations, iso8601, strip_json},
+    core::{ApiError, ConfirmationView, CoreApi, MessageView, Params, iso8601, strip_json},
 };
 
 /// How long `sync=true` waits for the processing result (then 202).
@@ -221,9 +221,21 @@ async fn render(
     format: &str,
     exclude_content: bool,
 ) -> Result<Vec<Value>, ApiError> {
+    let hashes: Vec<String> = rows.iter().map(|m| m.item_hash.clone()).collect();
+    let mut confirmed = ops::confirmations_for(conn, &hashes).await?;
     let mut out = Vec::with_capacity(rows.len());
     for m in rows {
-        let view = MessageView::new(m, confirmations(conn, &m.item_hash).await?);
+        let confirmations = confirmed
+            .remove(&m.item_hash)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(chain, height, hash)| ConfirmationView {
+                chain,
+                height,
+                hash,
+            })
+            .collect();
+        let view = MessageView::new(m, confirmations);
         let mut value = serde_json::to_value(&view).map_err(|_| ApiError::Internal)?;
         if exclude_content || format == "none" {
             value["item_content"] = Value::Null;

@@ -170,3 +170,26 @@ pub async fn enqueue_many(
     set_statuses(conn, &rows).await?;
     Ok(outcomes)
 }
+
+/// Confirmations of many messages, by item hash (messages without any are absent).
+pub async fn confirmations_for(
+    conn: &mut Conn,
+    hashes: &[String],
+) -> Result<HashMap<String, Vec<(String, i64, String)>>, DbError> {
+    let mut out: HashMap<String, Vec<(String, i64, String)>> = HashMap::new();
+    for chunk in hashes.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT item_hash, chain, height, tx_hash FROM confirmations WHERE ",
+        );
+        push_in_bare(&mut qb, "item_hash", chunk);
+        qb.push(" ORDER BY height");
+        for (hash, chain, height, tx) in qb
+            .build_query_as::<(String, String, i64, String)>()
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            out.entry(hash).or_default().push((chain, height, tx));
+        }
+    }
+    Ok(out)
+}

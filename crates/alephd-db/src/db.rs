@@ -105,6 +105,16 @@ impl Db {
         Ok(self.read.acquire().await?)
     }
 
+    /// Refreshes the query planner's statistics (`PRAGMA optimize`): without them SQLite
+    /// may pick a low-selectivity index (e.g. message type over sender). Cheap when nothing
+    /// changed much; call it now and then, when idle.
+    pub async fn optimize(&self) -> Result<(), DbError> {
+        sqlx::query("PRAGMA optimize=0x10002")
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     /// Closes both pools, waiting for connections to be returned.
     pub async fn close(&self) {
         self.read.close().await;

@@ -41,8 +41,8 @@ pub mod ops {
         tombstone_time, upsert_aggregate,
     };
     pub use crate::batch::{
-        delete_pending as delete_pending_many, enqueue_many, insert_messages, set_statuses,
-        statuses,
+        confirmations_for, delete_pending as delete_pending_many, enqueue_many, insert_messages,
+        set_statuses, statuses,
     };
     pub use crate::messages::{
         add_confirmation, append_forgotten_by, channels, confirmations, delete_message, forgotten,

@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{ContentFetcher, MessageEvent, Pipeline, ProcessorConfig, ProcessorError, SubmitError};
 
+/// How often (at most, when idle) the worker refreshes the planner statistics.
+const OPTIMIZE_EVERY: Duration = Duration::from_secs(300);
+
 /// Where a message came from (kept on its queue row).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -270,11 +273,19 @@ async fn worker_loop(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> Result<(), ProcessorError> {
+    let mut last_optimize = tokio::time::Instant::now();
     loop {
         if let Err(e) = drain(&pipeline).await {
             // A failed batch is retried whole; back off so a broken disk does not spin.
             tracing::error!(error = %e, "processing batch failed");
             tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if last_optimize.elapsed() > OPTIMIZE_EVERY {
+            // Planner statistics follow the data; a failure only costs query speed.
+            if let Err(e) = db.optimize().await {
+                tracing::warn!(error = %e, "PRAGMA optimize failed");
+            }
+            last_optimize = tokio::time::Instant::now();
         }
         let next = {
             let mut conn = db.read().await?;
