@@ -4,7 +4,7 @@
 use k256::ecdsa::SigningKey;
 use sha3::{Digest, Keccak256};
 
-use super::{SignError, SignatureError, Signer, secp};
+use super::{SignError, SignatureError, Signer};
 use crate::Chain;
 
 const SCHEME: &str = "EVM";
@@ -27,13 +27,33 @@ pub(super) fn verify(sender: &str, signature: &str, buffer: &str) -> Result<(), 
         0 | 1 => *v,
         other => return Err(SignatureError::malformed(SCHEME, format!("v = {other}"))),
     };
-    let key = secp::recover(SCHEME, rs, recovery_id, &eip191_hash(buffer))?;
-    let recovered = address_of(&key);
+    let recovered = recover_address(rs, recovery_id, &eip191_hash(buffer))?;
     if recovered.eq_ignore_ascii_case(sender) {
         Ok(())
     } else {
         Err(SignatureError::mismatch(SCHEME, sender))
     }
+}
+
+/// Recovers the signer's address with libsecp256k1 (the hot path of EVM ingest).
+fn recover_address(
+    rs: &[u8],
+    recovery_id: u8,
+    digest: &[u8; 32],
+) -> Result<String, SignatureError> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    static CONTEXT: std::sync::OnceLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
+        std::sync::OnceLock::new();
+    let context = CONTEXT.get_or_init(secp256k1::Secp256k1::verification_only);
+    let recid = RecoveryId::try_from(i32::from(recovery_id))
+        .map_err(|_| SignatureError::malformed(SCHEME, format!("recovery id {recovery_id}")))?;
+    let signature = RecoverableSignature::from_compact(rs, recid)
+        .map_err(|_| SignatureError::malformed(SCHEME, "r or s out of range"))?;
+    let key = context
+        .recover_ecdsa(&secp256k1::Message::from_digest(*digest), &signature)
+        .map_err(|_| SignatureError::malformed(SCHEME, "public key not recoverable"))?;
+    let hash = Keccak256::digest(&key.serialize_uncompressed()[1..]);
+    Ok(format!("0x{}", hex::encode(&hash[12..])))
 }
 
 /// keccak256("\x19Ethereum Signed Message:\n" + len + message).
