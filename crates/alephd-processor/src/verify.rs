@@ -1,6 +1,5 @@
-//! Signature checks for a batch, spread over a few threads (the CPU-heavy step).
-//!
-//! Every chain family is verified by `alephd_message::signature::verify`.
+//! Signature checks for a batch, spread over a few threads (the CPU-heavy step). The
+//! per-chain verifiers are `alephd_message::signature`'s.
 
 use alephd_message::{IncomingMessage, signature::SignedFields};
 
