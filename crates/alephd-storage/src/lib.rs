@@ -7,6 +7,7 @@
 
 mod blockstore;
 mod builder;
+mod car;
 mod config;
 mod content_ref;
 mod dagpb;
@@ -16,6 +17,7 @@ mod reader;
 mod store;
 
 pub use blockstore::BlockError;
+pub use car::CarError;
 pub use builder::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS, DagLink, Layout, hash_bytes};
 pub use config::{StorageConfig, StorageConfigError};
 pub use content_ref::{BlockDigest, CODEC_DAG_PB, CODEC_RAW, Cid, ContentRef, ParseRefError, Sha256Hash};

@@ -145,3 +145,34 @@ async fn directories_like_ipfs_add_r() -> anyhow::Result<()> {
     assert_eq!(read_all(&store, &ContentRef::Ipfs(css), 0..u64::MAX).await?, b"body{}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn car_export_imports_into_another_data_dir_with_the_same_root() -> anyhow::Result<()> {
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let (store_a, store_b) = (open(a.path()).await, open(b.path()).await);
+    let bytes = data(175 * 262_144 + 17, 8); // two levels of interior nodes
+    let added = store_a.add_bytes(bytes.clone().into(), AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30)).await?;
+    let car: Vec<Bytes> = store_a.export_car(added.cid).try_collect().await?;
+    let roots = store_b
+        .import_car(futures::stream::iter(car.clone().into_iter().map(Ok::<_, std::io::Error>)), PinMode::Grace)
+        .await?;
+    assert_eq!(roots, vec![added.cid]);
+    assert_eq!(read_all(&store_b, &added.content, 0..u64::MAX).await?, bytes);
+
+    // A tampered CAR stores nothing.
+    let c = tempfile::tempdir()?;
+    let store_c = open(c.path()).await;
+    let mut tampered = car.concat();
+    let at = tampered.len() - 100;
+    tampered[at] ^= 1;
+    let err = store_c
+        .import_car(futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(tampered))]), PinMode::Grace)
+        .await;
+    assert!(matches!(err, Err(alephd_storage::CarError::HashMismatch(_))), "{err:?}");
+    // A CAR missing blocks is refused too.
+    let partial: Vec<Bytes> = car[..car.len() - 1].to_vec();
+    let err = store_c.import_car(futures::stream::iter(partial.into_iter().map(Ok::<_, std::io::Error>)), PinMode::Grace).await;
+    assert!(matches!(err, Err(alephd_storage::CarError::Commit(_))), "{err:?}");
+    assert_eq!(store_c.totals().await?.blocks, 0);
+    Ok(())
+}
