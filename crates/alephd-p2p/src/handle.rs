@@ -79,6 +79,10 @@ pub enum PublishError {
     /// No peer is subscribed to the topic yet; catch-up will carry the message later.
     #[error("no peer to publish to")]
     NoPeers,
+    /// Every peer's send queue is full: the network is saturated; catch-up will carry the
+    /// message later, or the caller may retry.
+    #[error("gossip send queues are full")]
+    Busy,
     #[error("gossipsub refused the message: {0}")]
     Refused(String),
 }

@@ -12,6 +12,7 @@ pub struct P2pMetrics {
     pub(crate) gossip_rejected: AtomicU64,
     pub(crate) gossip_dropped: AtomicU64,
     pub(crate) gossip_send_dropped: AtomicU64,
+    pub(crate) gossip_verdict_late: AtomicU64,
     pub(crate) fetches_ok: AtomicU64,
     pub(crate) fetches_failed: AtomicU64,
     pub(crate) fetches_bad_content: AtomicU64,
@@ -30,6 +31,8 @@ pub struct P2pStats {
     pub gossip_dropped: u64,
     /// Messages gossipsub could not queue to a slow peer (send queues full or timed out).
     pub gossip_send_dropped: u64,
+    /// Accepted messages whose verdict came too late to forward them (node lagging).
+    pub gossip_verdict_late: u64,
     pub fetches_ok: u64,
     pub fetches_failed: u64,
     pub fetches_bad_content: u64,
@@ -52,6 +55,7 @@ impl P2pMetrics {
             gossip_rejected: r(&self.gossip_rejected),
             gossip_dropped: r(&self.gossip_dropped),
             gossip_send_dropped: r(&self.gossip_send_dropped),
+            gossip_verdict_late: r(&self.gossip_verdict_late),
             fetches_ok: r(&self.fetches_ok),
             fetches_failed: r(&self.fetches_failed),
             fetches_bad_content: r(&self.fetches_bad_content),

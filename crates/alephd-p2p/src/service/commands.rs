@@ -78,6 +78,7 @@ impl Actor {
             // Already seen: it went (or goes) out when it was accepted.
             Err(gossipsub::PublishError::Duplicate) => Ok(()),
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Err(PublishError::NoPeers),
+            Err(gossipsub::PublishError::AllQueuesFull(_)) => Err(PublishError::Busy),
             Err(e) => Err(PublishError::Refused(e.to_string())),
         }
     }
@@ -93,10 +94,15 @@ impl Actor {
             Verdict::Reject => gossipsub::MessageAcceptance::Reject,
             Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
         };
-        self.swarm
+        let in_cache = self
+            .swarm
             .behaviour_mut()
             .gossipsub
             .report_message_validation_result(id, source, acceptance);
+        if !in_cache && verdict == Verdict::Accept {
+            // The verdict came after gossipsub forgot the message (5 heartbeats): not forwarded.
+            bump(&self.metrics.gossip_verdict_late);
+        }
         if verdict == Verdict::Reject {
             bump(&self.metrics.gossip_rejected);
             self.strike(*source, "invalid gossip");
