@@ -26,7 +26,10 @@ pub enum BlockError {
     #[error("block {0:?} is corrupt on disk (hash mismatch)")]
     Corrupt(BlockDigest),
     #[error("cannot read block {digest:?}: {source}")]
-    Io { digest: BlockDigest, source: io::Error },
+    Io {
+        digest: BlockDigest,
+        source: io::Error,
+    },
 }
 
 #[derive(Debug)]
@@ -48,7 +51,11 @@ impl Blockstore {
         for prefix in 0..=255u8 {
             fs::create_dir_all(blocks.join(hex::encode([prefix])))?;
         }
-        Ok(Blockstore { blocks, staging, next_staging: AtomicU64::new(0) })
+        Ok(Blockstore {
+            blocks,
+            staging,
+            next_staging: AtomicU64::new(0),
+        })
     }
 
     pub(crate) fn path(&self, digest: &BlockDigest) -> PathBuf {
@@ -60,16 +67,15 @@ impl Blockstore {
     pub(crate) fn read(&self, digest: &BlockDigest) -> Result<Vec<u8>, BlockError> {
         let bytes = fs::read(self.path(digest)).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => BlockError::Missing(*digest),
-            _ => BlockError::Io { digest: *digest, source },
+            _ => BlockError::Io {
+                digest: *digest,
+                source,
+            },
         })?;
-        if Sha256::digest(&bytes).as_slice() != digest.0 {
+        if Sha256::digest(&bytes)[..] != digest.0[..] {
             return Err(BlockError::Corrupt(*digest));
         }
         Ok(bytes)
-    }
-
-    pub(crate) fn contains(&self, digest: &BlockDigest) -> bool {
-        self.path(digest).exists()
     }
 
     /// Removes a block file (GC); a missing file is not an error.
@@ -85,7 +91,11 @@ impl Blockstore {
         let n = self.next_staging.fetch_add(1, Ordering::Relaxed);
         let dir = self.staging.join(format!("{}-{n}", std::process::id()));
         fs::create_dir_all(&dir)?;
-        Ok(StagingSink { dir: StagingDir(dir), records: Vec::new(), seen: HashSet::new() })
+        Ok(StagingSink {
+            dir: StagingDir(dir),
+            records: Vec::new(),
+            seen: HashSet::new(),
+        })
     }
 
     /// Moves a staged block into place (atomic rename within one filesystem).
@@ -131,18 +141,32 @@ pub(crate) struct StagingSink {
 
 impl StagingSink {
     /// Stages a block received whole (CAR import), already verified by the caller.
-    pub(crate) fn put_verified(&mut self, digest: BlockDigest, data: &[u8], links: Vec<BlockDigest>) -> io::Result<()> {
+    pub(crate) fn put_verified(
+        &mut self,
+        digest: BlockDigest,
+        data: &[u8],
+        links: Vec<BlockDigest>,
+    ) -> io::Result<()> {
         if !self.seen.insert(digest) {
             return Ok(());
         }
         fs::write(self.dir.0.join(digest.to_hex()), data)?;
-        self.records.push(BlockRecord { digest, size: data.len() as u64, links });
+        self.records.push(BlockRecord {
+            digest,
+            size: data.len() as u64,
+            links,
+        });
         Ok(())
     }
 }
 
 impl BlockSink for StagingSink {
-    fn put(&mut self, digest: BlockDigest, parts: &[&[u8]], links: &[BlockDigest]) -> io::Result<()> {
+    fn put(
+        &mut self,
+        digest: BlockDigest,
+        parts: &[&[u8]],
+        links: &[BlockDigest],
+    ) -> io::Result<()> {
         if !self.seen.insert(digest) {
             return Ok(());
         }
@@ -152,7 +176,11 @@ impl BlockSink for StagingSink {
             file.write_all(part)?;
             size += part.len() as u64;
         }
-        self.records.push(BlockRecord { digest, size, links: links.to_vec() });
+        self.records.push(BlockRecord {
+            digest,
+            size,
+            links: links.to_vec(),
+        });
         Ok(())
     }
 }

@@ -22,7 +22,12 @@ pub const DEFAULT_MAX_LINKS: usize = 174;
 /// Where built blocks go: a staging directory, or nowhere (`only-hash`).
 pub(crate) trait BlockSink {
     /// Stores a block made of `parts` (concatenated) whose children are `links`.
-    fn put(&mut self, digest: BlockDigest, parts: &[&[u8]], links: &[BlockDigest]) -> io::Result<()>;
+    fn put(
+        &mut self,
+        digest: BlockDigest,
+        parts: &[&[u8]],
+        links: &[BlockDigest],
+    ) -> io::Result<()>;
 }
 
 /// `only-hash`: blocks are computed and dropped.
@@ -89,7 +94,10 @@ pub(crate) struct FileBuilder {
 
 impl FileBuilder {
     pub(crate) fn new(layout: Layout) -> Self {
-        FileBuilder { layout, levels: Vec::new() }
+        FileBuilder {
+            layout,
+            levels: Vec::new(),
+        }
     }
 
     /// Adds the next chunk (exactly `chunk_size` bytes except for the last one).
@@ -103,7 +111,12 @@ impl FileBuilder {
         if self.layout.raw_leaves {
             let digest = digest_of(&[chunk]);
             sink.put(digest, &[chunk], &[])?;
-            return Ok(DagLink { cid: digest.cid(CODEC_RAW, false), digest, tsize: len, filesize: len });
+            return Ok(DagLink {
+                cid: digest.cid(CODEC_RAW, false),
+                digest,
+                tsize: len,
+                filesize: len,
+            });
         }
         let (head, tail) = dagpb::file_leaf_frame(chunk.len());
         let parts = [head.as_slice(), chunk, tail.as_slice()];
@@ -111,10 +124,20 @@ impl FileBuilder {
         sink.put(digest, &parts, &[])?;
         let tsize = (head.len() + chunk.len() + tail.len()) as u64;
         let cid = digest.cid(CODEC_DAG_PB, self.layout.cid_v0);
-        Ok(DagLink { cid, digest, tsize, filesize: len })
+        Ok(DagLink {
+            cid,
+            digest,
+            tsize,
+            filesize: len,
+        })
     }
 
-    fn push_link(&mut self, level: usize, link: DagLink, sink: &mut dyn BlockSink) -> io::Result<()> {
+    fn push_link(
+        &mut self,
+        level: usize,
+        link: DagLink,
+        sink: &mut dyn BlockSink,
+    ) -> io::Result<()> {
         if self.levels.len() <= level {
             self.levels.push(Vec::with_capacity(self.layout.max_links));
         }
@@ -135,7 +158,11 @@ impl FileBuilder {
         let outs: Vec<LinkOut<'_>> = links
             .iter()
             .zip(&hashes)
-            .map(|(l, hash)| LinkOut { hash, name: "", tsize: l.tsize })
+            .map(|(l, hash)| LinkOut {
+                hash,
+                name: "",
+                tsize: l.tsize,
+            })
             .collect();
         let block = dagpb::encode_node(&outs, Some(&data));
         let digest = digest_of(&[&block]);
@@ -143,7 +170,12 @@ impl FileBuilder {
         sink.put(digest, &[&block], &children)?;
         let tsize = block.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>();
         let cid = digest.cid(CODEC_DAG_PB, self.layout.cid_v0);
-        Ok(DagLink { cid, digest, tsize, filesize })
+        Ok(DagLink {
+            cid,
+            digest,
+            tsize,
+            filesize,
+        })
     }
 
     /// Closes every open level and returns the root.
@@ -182,7 +214,11 @@ pub(crate) fn build_directory(
     let outs: Vec<LinkOut<'_>> = entries
         .iter()
         .zip(&hashes)
-        .map(|(e, hash)| LinkOut { hash, name: e.name, tsize: e.link.tsize })
+        .map(|(e, hash)| LinkOut {
+            hash,
+            name: e.name,
+            tsize: e.link.tsize,
+        })
         .collect();
     let block = dagpb::encode_node(&outs, Some(&dagpb::directory_data()));
     let digest = digest_of(&[&block]);
@@ -190,7 +226,12 @@ pub(crate) fn build_directory(
     sink.put(digest, &[&block], &children)?;
     let tsize = block.len() as u64 + entries.iter().map(|e| e.link.tsize).sum::<u64>();
     let filesize = entries.iter().map(|e| e.link.filesize).sum();
-    Ok(DagLink { cid: digest.cid(CODEC_DAG_PB, cid_v0), digest, tsize, filesize })
+    Ok(DagLink {
+        cid: digest.cid(CODEC_DAG_PB, cid_v0),
+        digest,
+        tsize,
+        filesize,
+    })
 }
 
 /// Computes the root of `data` without storing anything (`only-hash` on a slice).
@@ -202,7 +243,9 @@ pub fn hash_bytes(data: &[u8], layout: Layout) -> DagLink {
             .push_chunk(chunk, &mut sink)
             .expect("the discard sink never fails");
     }
-    builder.finish(&mut sink).expect("the discard sink never fails")
+    builder
+        .finish(&mut sink)
+        .expect("the discard sink never fails")
 }
 
 #[cfg(test)]
@@ -217,17 +260,29 @@ mod tests {
             "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN"
         );
         let empty = hash_bytes(b"", Layout::V0);
-        assert_eq!(empty.cid.to_string(), "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH");
+        assert_eq!(
+            empty.cid.to_string(),
+            "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
+        );
         assert_eq!(empty.tsize, 6);
     }
 
     #[test]
     fn small_chunks_make_a_balanced_tree() {
         // 2 links per node, 1-byte chunks: 5 chunks → depth 3 with a right spine.
-        let layout = Layout { chunk_size: 1, max_links: 2, ..Layout::V1 };
+        let layout = Layout {
+            chunk_size: 1,
+            max_links: 2,
+            ..Layout::V1
+        };
         struct Count(Vec<usize>);
         impl BlockSink for Count {
-            fn put(&mut self, _: BlockDigest, _: &[&[u8]], links: &[BlockDigest]) -> io::Result<()> {
+            fn put(
+                &mut self,
+                _: BlockDigest,
+                _: &[&[u8]],
+                links: &[BlockDigest],
+            ) -> io::Result<()> {
                 self.0.push(links.len());
                 Ok(())
             }

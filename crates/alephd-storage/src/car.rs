@@ -44,7 +44,10 @@ pub enum CarError {
     #[error("block {0} uses an unsupported codec or hash")]
     Unsupported(Cid),
     #[error("block {cid} is not valid dag-pb: {source}")]
-    Malformed { cid: Cid, source: dagpb::DecodeError },
+    Malformed {
+        cid: Cid,
+        source: dagpb::DecodeError,
+    },
     #[error("cannot read the CAR: {0}")]
     Io(#[from] io::Error),
     #[error(transparent)]
@@ -104,8 +107,16 @@ struct Limits {
 }
 
 /// Parses a whole CAR into `sink`; returns its roots and each block's children.
-fn parse(mut r: impl Read, sink: &mut StagingSink, limits: &Limits) -> Result<(Vec<Cid>, HashMap<BlockDigest, Vec<BlockDigest>>), CarError> {
-    let mut counted = CountingReader { inner: &mut r, read: 0, limit: limits.bytes };
+fn parse(
+    mut r: impl Read,
+    sink: &mut StagingSink,
+    limits: &Limits,
+) -> Result<(Vec<Cid>, HashMap<BlockDigest, Vec<BlockDigest>>), CarError> {
+    let mut counted = CountingReader {
+        inner: &mut r,
+        read: 0,
+        limit: limits.bytes,
+    };
     let header_len = read_varint(&mut counted)?.ok_or(CarError::Invalid("empty CAR"))?;
     if header_len > MAX_HEADER {
         return Err(CarError::Invalid("header too large"));
@@ -117,7 +128,9 @@ fn parse(mut r: impl Read, sink: &mut StagingSink, limits: &Limits) -> Result<(V
             return Err(CarError::Invalid("block too large"));
         }
         if children.len() as u64 >= limits.blocks {
-            return Err(CarError::TooManyBlocks { limit: limits.blocks });
+            return Err(CarError::TooManyBlocks {
+                limit: limits.blocks,
+            });
         }
         let section = read_exact_vec(&mut counted, len)?;
         let mut cursor = io::Cursor::new(&section[..]);
@@ -127,7 +140,10 @@ fn parse(mut r: impl Read, sink: &mut StagingSink, limits: &Limits) -> Result<(V
         if Sha256::digest(data)[..] != block_digest.0[..] {
             return Err(CarError::HashMismatch(cid));
         }
-        let links = links_of(&cid, data)?.iter().map(digest).collect::<Result<Vec<_>, _>>()?;
+        let links = links_of(&cid, data)?
+            .iter()
+            .map(digest)
+            .collect::<Result<Vec<_>, _>>()?;
         sink.put_verified(block_digest, data, links.clone())?;
         children.insert(block_digest, links);
     }
@@ -154,7 +170,9 @@ impl<R: Read> Read for CountingReader<'_, R> {
 /// Reads one CBOR head: (major type, argument).
 fn cbor_head(buf: &[u8], pos: &mut usize) -> Result<(u8, u64), CarError> {
     let bad = CarError::Invalid("bad CBOR header");
-    let first = *buf.get(*pos).ok_or(CarError::Invalid("truncated CBOR header"))?;
+    let first = *buf
+        .get(*pos)
+        .ok_or(CarError::Invalid("truncated CBOR header"))?;
     *pos += 1;
     let (major, info) = (first >> 5, first & 0x1f);
     let width = match info {
@@ -167,12 +185,17 @@ fn cbor_head(buf: &[u8], pos: &mut usize) -> Result<(u8, u64), CarError> {
     };
     let bytes = buf.get(*pos..*pos + width).ok_or(bad)?;
     *pos += width;
-    Ok((major, bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))))
+    Ok((
+        major,
+        bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+    ))
 }
 
 fn cbor_bytes<'a>(buf: &'a [u8], pos: &mut usize, len: u64) -> Result<&'a [u8], CarError> {
     let len = usize::try_from(len).map_err(|_| CarError::Invalid("bad CBOR length"))?;
-    let out = buf.get(*pos..pos.saturating_add(len)).ok_or(CarError::Invalid("truncated CBOR"))?;
+    let out = buf
+        .get(*pos..pos.saturating_add(len))
+        .ok_or(CarError::Invalid("truncated CBOR"))?;
     *pos += len;
     Ok(out)
 }
@@ -204,7 +227,9 @@ fn decode_header(buf: &[u8]) -> Result<Vec<Cid>, CarError> {
                     let (major, len) = cbor_head(buf, &mut pos)?;
                     let bytes = cbor_bytes(buf, &mut pos, len)?;
                     match (major, bytes.split_first()) {
-                        (2, Some((0, cid))) => roots.push(Cid::try_from(cid).map_err(|_| CarError::Invalid("bad root CID"))?),
+                        (2, Some((0, cid))) => roots.push(
+                            Cid::try_from(cid).map_err(|_| CarError::Invalid("bad root CID"))?,
+                        ),
                         _ => return Err(CarError::Invalid("bad root CID")),
                     }
                 }
@@ -234,7 +259,10 @@ fn encode_header(root: &Cid) -> Vec<u8> {
 }
 
 /// Keeps only the records reachable from `roots` (within this CAR).
-fn reachable(roots: &[BlockDigest], children: &HashMap<BlockDigest, Vec<BlockDigest>>) -> HashSet<BlockDigest> {
+fn reachable(
+    roots: &[BlockDigest],
+    children: &HashMap<BlockDigest, Vec<BlockDigest>>,
+) -> HashSet<BlockDigest> {
     let mut seen = HashSet::new();
     let mut stack: Vec<BlockDigest> = roots.to_vec();
     while let Some(digest) = stack.pop() {
@@ -253,15 +281,26 @@ impl Store {
         E: std::fmt::Display,
     {
         let mut sink = self.inner.blocks.stage()?;
-        let limits = Limits { bytes: self.inner.config.max_car_size, blocks: self.inner.config.max_car_blocks };
-        let reader = StreamReader::new(futures::StreamExt::map(body, |r| r.map_err(|e| io::Error::other(e.to_string()))));
+        let limits = Limits {
+            bytes: self.inner.config.max_car_size,
+            blocks: self.inner.config.max_car_blocks,
+        };
+        let reader = StreamReader::new(futures::StreamExt::map(body, |r| {
+            r.map_err(|e| io::Error::other(e.to_string()))
+        }));
         let (sink, parsed) = tokio::task::spawn_blocking(move || {
-            let parsed = parse(io::BufReader::with_capacity(1 << 18, SyncIoBridge::new(reader)), &mut sink, &limits);
+            let parsed = parse(
+                io::BufReader::with_capacity(1 << 18, SyncIoBridge::new(reader)),
+                &mut sink,
+                &limits,
+            );
             (sink, parsed)
         })
         .await?;
         let (roots, children) = parsed.map_err(|err| match err {
-            CarError::Io(e) if e.kind() == io::ErrorKind::FileTooLarge => CarError::TooLarge { limit: self.inner.config.max_car_size },
+            CarError::Io(e) if e.kind() == io::ErrorKind::FileTooLarge => CarError::TooLarge {
+                limit: self.inner.config.max_car_size,
+            },
             other => other,
         })?;
         let mut sink = sink;
@@ -269,11 +308,22 @@ impl Store {
         let keep = reachable(&root_digests, &children);
         sink.records.retain(|r| keep.contains(&r.digest));
         let pin = match pin {
-            PinMode::Grace => Some((crate::index::GRACE_OWNER.to_owned(), Some(self.grace_expiry()))),
+            PinMode::Grace => Some((
+                crate::index::GRACE_OWNER.to_owned(),
+                Some(self.grace_expiry()),
+            )),
             PinMode::Owner(owner) => Some((owner.as_str().to_owned(), None)),
             PinMode::None => None,
         };
-        self.commit(sink, CommitPlan { roots: root_digests, pin, storage_item: None }).await?;
+        self.commit(
+            sink,
+            CommitPlan {
+                roots: root_digests,
+                pin,
+                storage_item: None,
+            },
+        )
+        .await?;
         Ok(roots)
     }
 
@@ -286,7 +336,9 @@ impl Store {
                 let _ = tx.blocking_send(Err(err));
             }
         });
-        Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }))
     }
 }
 
@@ -332,12 +384,20 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_garbage() {
-        let root: Cid = "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH".parse().unwrap();
+        let root: Cid = "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
+            .parse()
+            .unwrap();
         let framed = encode_header(&root);
         let mut r = &framed[..];
         let len = read_varint(&mut r).unwrap().unwrap();
         assert_eq!(decode_header(&r[..len as usize]).unwrap(), vec![root]);
-        for bad in [&[][..], &[0xa1], &[0x80], &[0xa1, 0x63, b'f', b'o', b'o', 0x01], &[0xbf; 9]] {
+        for bad in [
+            &[][..],
+            &[0xa1],
+            &[0x80],
+            &[0xa1, 0x63, b'f', b'o', b'o', 0x01],
+            &[0xbf; 9],
+        ] {
             assert!(decode_header(bad).is_err(), "{bad:?}");
         }
     }

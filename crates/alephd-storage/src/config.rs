@@ -50,7 +50,10 @@ pub enum StorageConfigError {
 impl StorageConfig {
     pub fn validate(&self) -> Result<(), StorageConfigError> {
         let sizes = [
-            ("max_unauthenticated_upload", self.max_unauthenticated_upload),
+            (
+                "max_unauthenticated_upload",
+                self.max_unauthenticated_upload,
+            ),
             ("max_file_size", self.max_file_size),
             ("max_ipfs_file_size", self.max_ipfs_file_size),
             ("max_car_size", self.max_car_size),
@@ -86,9 +89,21 @@ mod tests {
     #[test]
     fn rejects_unknown_keys_and_bad_limits() {
         assert!(toml::from_str::<StorageConfig>("max_size = 3").is_err());
-        let zero = StorageConfig { max_file_size: 0, ..StorageConfig::default() };
-        assert_eq!(zero.validate(), Err(StorageConfigError::Zero("max_file_size")));
-        let inverted = StorageConfig { max_unauthenticated_upload: 200 * MIB, ..StorageConfig::default() };
-        assert_eq!(inverted.validate(), Err(StorageConfigError::UnauthenticatedAboveMax));
+        let zero = StorageConfig {
+            max_file_size: 0,
+            ..StorageConfig::default()
+        };
+        assert_eq!(
+            zero.validate(),
+            Err(StorageConfigError::Zero("max_file_size"))
+        );
+        let inverted = StorageConfig {
+            max_unauthenticated_upload: 200 * MIB,
+            ..StorageConfig::default()
+        };
+        assert_eq!(
+            inverted.validate(),
+            Err(StorageConfigError::UnauthenticatedAboveMax)
+        );
     }
 }

@@ -81,7 +81,9 @@ impl FromStr for Sha256Hash {
     type Err = ParseRefError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let valid = s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let valid = s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         let mut out = [0u8; 32];
         match valid && hex::decode_to_slice(s, &mut out).is_ok() {
             true => Ok(Sha256Hash(out)),
@@ -128,7 +130,9 @@ impl FromStr for ContentRef {
         if s.len() > 200 {
             return Err(ParseRefError(s.chars().take(80).collect()));
         }
-        Cid::from_str(s).map(ContentRef::Ipfs).map_err(|_| ParseRefError(s.to_owned()))
+        Cid::from_str(s)
+            .map(ContentRef::Ipfs)
+            .map_err(|_| ParseRefError(s.to_owned()))
     }
 }
 

@@ -59,7 +59,8 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-pub(crate) fn varint_len(value: u64) -> usize {
+#[cfg(test)]
+fn varint_len(value: u64) -> usize {
     let bits = 64 - (value | 1).leading_zeros() as usize;
     bits.div_ceil(7)
 }
@@ -208,7 +209,9 @@ fn decode_link(buf: &[u8]) -> Result<PbLink<'_>, DecodeError> {
     while let Some((number, field)) = reader.field()? {
         match (number, field) {
             (1, Field::Bytes(h)) => hash = Some(h),
-            (2, Field::Bytes(n)) => name = std::str::from_utf8(n).map_err(|_| DecodeError::LinkName)?,
+            (2, Field::Bytes(n)) => {
+                name = std::str::from_utf8(n).map_err(|_| DecodeError::LinkName)?
+            }
             (3, Field::Varint(t)) => tsize = t,
             _ => {}
         }
@@ -260,8 +263,16 @@ mod tests {
     fn node_round_trip() {
         let data = file_interior_data(10, &[4, 6]);
         let links = [
-            LinkOut { hash: &[1, 2, 3], name: "", tsize: 12 },
-            LinkOut { hash: &[4, 5], name: "b.txt", tsize: 9 },
+            LinkOut {
+                hash: &[1, 2, 3],
+                name: "",
+                tsize: 12,
+            },
+            LinkOut {
+                hash: &[4, 5],
+                name: "b.txt",
+                tsize: 9,
+            },
         ];
         let block = encode_node(&links, Some(&data));
         let node = decode_node(&block).unwrap();
@@ -277,12 +288,20 @@ mod tests {
     #[test]
     fn empty_leaf_is_kubos_empty_file() {
         let (head, tail) = file_leaf_frame(0);
-        assert_eq!([head, tail].concat(), vec![0x0a, 0x04, 0x08, 0x02, 0x18, 0x00]);
+        assert_eq!(
+            [head, tail].concat(),
+            vec![0x0a, 0x04, 0x08, 0x02, 0x18, 0x00]
+        );
     }
 
     #[test]
     fn malformed_input_is_an_error_not_a_panic() {
-        for bad in [&[0x12, 0x05, 0x0a][..], &[0xff; 11], &[0x0b], &[0x12, 0x02, 0x18, 0x01]] {
+        for bad in [
+            &[0x12, 0x05, 0x0a][..],
+            &[0xff; 11],
+            &[0x0b],
+            &[0x12, 0x02, 0x18, 0x01],
+        ] {
             assert!(decode_node(bad).is_err(), "{bad:?}");
         }
     }

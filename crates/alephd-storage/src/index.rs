@@ -9,7 +9,9 @@ use std::path::Path;
 
 use sqlx::{
     Row, SqliteConnection,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 
 use crate::{blockstore::BlockRecord, content_ref::BlockDigest};
@@ -24,7 +26,10 @@ pub(crate) async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(std::time::Duration::from_secs(30));
-    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     Ok(pool)
 }
@@ -44,7 +49,10 @@ fn digest_of_row(bytes: Vec<u8>) -> Option<BlockDigest> {
     bytes.try_into().ok().map(BlockDigest)
 }
 
-pub(crate) async fn block_size(conn: &mut SqliteConnection, digest: &BlockDigest) -> Result<Option<u64>, sqlx::Error> {
+pub(crate) async fn block_size(
+    conn: &mut SqliteConnection,
+    digest: &BlockDigest,
+) -> Result<Option<u64>, sqlx::Error> {
     let row = sqlx::query("SELECT size FROM blocks WHERE digest = ?")
         .bind(&digest.0[..])
         .fetch_optional(conn)
@@ -90,7 +98,11 @@ pub(crate) async fn commit_blocks(
     Ok(Ok(()))
 }
 
-async fn add_ref(conn: &mut SqliteConnection, digest: &BlockDigest, delta: i64) -> Result<u64, sqlx::Error> {
+async fn add_ref(
+    conn: &mut SqliteConnection,
+    digest: &BlockDigest,
+    delta: i64,
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("UPDATE blocks SET refs = refs + ? WHERE digest = ?")
         .bind(delta)
         .bind(&digest.0[..])
@@ -100,12 +112,17 @@ async fn add_ref(conn: &mut SqliteConnection, digest: &BlockDigest, delta: i64) 
 }
 
 /// Makes `digest` (a stored block) a root if it is not one yet.
-pub(crate) async fn ensure_root(conn: &mut SqliteConnection, digest: &BlockDigest, now: i64) -> Result<(), sqlx::Error> {
-    let inserted = sqlx::query("INSERT INTO roots (digest, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
-        .bind(&digest.0[..])
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+pub(crate) async fn ensure_root(
+    conn: &mut SqliteConnection,
+    digest: &BlockDigest,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let inserted =
+        sqlx::query("INSERT INTO roots (digest, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(&digest.0[..])
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
     if inserted.rows_affected() == 1 {
         add_ref(conn, digest, 1).await?;
     }
@@ -132,7 +149,10 @@ pub(crate) async fn upsert_pin(
 }
 
 /// A root with no pin goes to the GC work list.
-pub(crate) async fn queue_if_unpinned(conn: &mut SqliteConnection, digest: &BlockDigest) -> Result<(), sqlx::Error> {
+pub(crate) async fn queue_if_unpinned(
+    conn: &mut SqliteConnection,
+    digest: &BlockDigest,
+) -> Result<(), sqlx::Error> {
     if pin_count(conn, digest).await? == 0 {
         sqlx::query("INSERT INTO gc_queue (digest) VALUES (?) ON CONFLICT DO NOTHING")
             .bind(&digest.0[..])
@@ -143,7 +163,11 @@ pub(crate) async fn queue_if_unpinned(conn: &mut SqliteConnection, digest: &Bloc
 }
 
 /// Removes a pin; returns whether it existed.
-pub(crate) async fn remove_pin(conn: &mut SqliteConnection, digest: &BlockDigest, owner: &str) -> Result<bool, sqlx::Error> {
+pub(crate) async fn remove_pin(
+    conn: &mut SqliteConnection,
+    digest: &BlockDigest,
+    owner: &str,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM pins WHERE digest = ? AND owner = ?")
         .bind(&digest.0[..])
         .bind(owner)
@@ -153,7 +177,10 @@ pub(crate) async fn remove_pin(conn: &mut SqliteConnection, digest: &BlockDigest
     Ok(done.rows_affected() == 1)
 }
 
-pub(crate) async fn pin_count(conn: &mut SqliteConnection, digest: &BlockDigest) -> Result<u64, sqlx::Error> {
+pub(crate) async fn pin_count(
+    conn: &mut SqliteConnection,
+    digest: &BlockDigest,
+) -> Result<u64, sqlx::Error> {
     let row = sqlx::query("SELECT count(*) FROM pins WHERE digest = ?")
         .bind(&digest.0[..])
         .fetch_one(conn)
@@ -194,11 +221,16 @@ pub(crate) async fn insert_storage_item(
 }
 
 /// Drops grace pins expired at `now`, queueing roots left without pins. Returns how many.
-pub(crate) async fn expire_grace(conn: &mut SqliteConnection, now: i64) -> Result<u64, sqlx::Error> {
-    let rows = sqlx::query("DELETE FROM pins WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING digest")
-        .bind(now)
-        .fetch_all(&mut *conn)
-        .await?;
+pub(crate) async fn expire_grace(
+    conn: &mut SqliteConnection,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let rows = sqlx::query(
+        "DELETE FROM pins WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING digest",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
     for row in &rows {
         if let Some(digest) = digest_of_row(row.get(0)) {
             queue_if_unpinned(conn, &digest).await?;
@@ -216,7 +248,10 @@ pub(crate) struct Collected {
 }
 
 /// Collects up to `limit` queued roots. Returns `None` when the queue is empty.
-pub(crate) async fn collect(conn: &mut SqliteConnection, limit: i64) -> Result<Option<Collected>, sqlx::Error> {
+pub(crate) async fn collect(
+    conn: &mut SqliteConnection,
+    limit: i64,
+) -> Result<Option<Collected>, sqlx::Error> {
     let queued: Vec<BlockDigest> = sqlx::query("SELECT digest FROM gc_queue LIMIT ?")
         .bind(limit)
         .fetch_all(&mut *conn)
@@ -230,28 +265,42 @@ pub(crate) async fn collect(conn: &mut SqliteConnection, limit: i64) -> Result<O
     let mut out = Collected::default();
     let mut stack = Vec::new();
     for digest in queued {
-        sqlx::query("DELETE FROM gc_queue WHERE digest = ?").bind(&digest.0[..]).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM gc_queue WHERE digest = ?")
+            .bind(&digest.0[..])
+            .execute(&mut *conn)
+            .await?;
         if pin_count(conn, &digest).await? > 0 {
             continue;
         }
-        let root = sqlx::query("DELETE FROM roots WHERE digest = ?").bind(&digest.0[..]).execute(&mut *conn).await?;
+        let root = sqlx::query("DELETE FROM roots WHERE digest = ?")
+            .bind(&digest.0[..])
+            .execute(&mut *conn)
+            .await?;
         if root.rows_affected() == 1 {
             out.roots += 1;
-            sqlx::query("DELETE FROM storage_items WHERE root = ?").bind(&digest.0[..]).execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM storage_items WHERE root = ?")
+                .bind(&digest.0[..])
+                .execute(&mut *conn)
+                .await?;
             stack.push(digest);
         }
     }
     // Iterative, not recursive: DAGs can be deep and come from peers.
     while let Some(digest) = stack.pop() {
-        let row = sqlx::query("UPDATE blocks SET refs = refs - 1 WHERE digest = ? RETURNING refs, size, links")
-            .bind(&digest.0[..])
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row = sqlx::query(
+            "UPDATE blocks SET refs = refs - 1 WHERE digest = ? RETURNING refs, size, links",
+        )
+        .bind(&digest.0[..])
+        .fetch_optional(&mut *conn)
+        .await?;
         let Some(row) = row else { continue };
         if row.get::<i64, _>(0) > 0 {
             continue;
         }
-        sqlx::query("DELETE FROM blocks WHERE digest = ?").bind(&digest.0[..]).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM blocks WHERE digest = ?")
+            .bind(&digest.0[..])
+            .execute(&mut *conn)
+            .await?;
         out.bytes += row.get::<i64, _>(1) as u64;
         out.blocks.push(digest);
         stack.extend(decode_links(row.get(2)));
@@ -260,7 +309,9 @@ pub(crate) async fn collect(conn: &mut SqliteConnection, limit: i64) -> Result<O
 }
 
 /// Counts for `stat`/metrics: (blocks, bytes, roots, pins).
-pub(crate) async fn totals(conn: &mut SqliteConnection) -> Result<(u64, u64, u64, u64), sqlx::Error> {
+pub(crate) async fn totals(
+    conn: &mut SqliteConnection,
+) -> Result<(u64, u64, u64, u64), sqlx::Error> {
     let row = sqlx::query(
         "SELECT (SELECT count(*) FROM blocks), (SELECT coalesce(sum(size), 0) FROM blocks), \
          (SELECT count(*) FROM roots), (SELECT count(*) FROM pins)",

@@ -58,7 +58,13 @@ pub struct AddOptions {
 
 impl AddOptions {
     pub fn new(engine: Engine, max_size: u64) -> Self {
-        AddOptions { engine, pin: PinMode::Grace, only_hash: false, max_size, expect: None }
+        AddOptions {
+            engine,
+            pin: PinMode::Grace,
+            only_hash: false,
+            max_size,
+            expect: None,
+        }
     }
 }
 
@@ -88,7 +94,10 @@ pub enum AddError {
     #[error("invalid path `{0}` in upload")]
     InvalidPath(String),
     #[error("content is {actual}, expected {expected}")]
-    Mismatch { expected: ContentRef, actual: ContentRef },
+    Mismatch {
+        expected: ContentRef,
+        actual: ContentRef,
+    },
     #[error("an earlier file of this upload failed")]
     Poisoned,
     #[error("nothing was added")]
@@ -107,7 +116,12 @@ enum Sink {
 }
 
 impl BlockSink for Sink {
-    fn put(&mut self, digest: BlockDigest, parts: &[&[u8]], links: &[BlockDigest]) -> std::io::Result<()> {
+    fn put(
+        &mut self,
+        digest: BlockDigest,
+        parts: &[&[u8]],
+        links: &[BlockDigest],
+    ) -> std::io::Result<()> {
         match self {
             Sink::Discard(s) => s.put(digest, parts, links),
             Sink::Staging(s) => s.put(digest, parts, links),
@@ -134,7 +148,15 @@ impl Store {
             true => Sink::Discard(DiscardSink),
             false => Sink::Staging(self.inner.blocks.stage()?),
         };
-        Ok(AddSession { store: self.clone(), opts, sink: Some(sink), total: 0, tree: Tree::default(), roots: Vec::new(), files: Vec::new() })
+        Ok(AddSession {
+            store: self.clone(),
+            opts,
+            sink: Some(sink),
+            total: 0,
+            tree: Tree::default(),
+            roots: Vec::new(),
+            files: Vec::new(),
+        })
     }
 
     /// Adds one file from a stream of chunks and commits it.
@@ -147,7 +169,8 @@ impl Store {
         let mut file = session.file(None)?;
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
-            file.write(chunk.map_err(|e| AddError::Body(e.to_string()))?).await?;
+            file.write(chunk.map_err(|e| AddError::Body(e.to_string()))?)
+                .await?;
         }
         file.finish().await?;
         session.commit().await?.pop().ok_or(AddError::Empty)
@@ -155,7 +178,11 @@ impl Store {
 
     /// Adds one in-memory file and commits it.
     pub async fn add_bytes(&self, bytes: Bytes, opts: AddOptions) -> Result<Added, AddError> {
-        self.add_stream(futures::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]), opts).await
+        self.add_stream(
+            futures::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]),
+            opts,
+        )
+        .await
     }
 }
 
@@ -177,7 +204,14 @@ impl AddSession {
             let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
             (tx, tokio::task::spawn_blocking(move || hash_file(rx)))
         });
-        Ok(FileWriter { session: self, path, data_tx, sha, worker, size: 0 })
+        Ok(FileWriter {
+            session: self,
+            path,
+            data_tx,
+            sha,
+            worker,
+            size: 0,
+        })
     }
 
     /// Adds an (empty unless files follow) directory at `path`.
@@ -201,21 +235,36 @@ impl AddSession {
                 return Err(AddError::Mismatch { expected, actual });
             }
         }
-        let Sink::Staging(staging) = sink else { return Ok(added) };
+        let Sink::Staging(staging) = sink else {
+            return Ok(added);
+        };
         let pin = match &self.opts.pin {
-            PinMode::Grace => Some((crate::index::GRACE_OWNER.to_owned(), Some(self.store.grace_expiry()))),
+            PinMode::Grace => Some((
+                crate::index::GRACE_OWNER.to_owned(),
+                Some(self.store.grace_expiry()),
+            )),
             PinMode::Owner(owner) => Some((owner.as_str().to_owned(), None)),
             PinMode::None => None,
         };
         let storage_item = match (self.opts.engine, added.as_slice()) {
             (Engine::Storage, [one]) => match one.content {
-                ContentRef::Storage(sha) => BlockDigest::of_cid(&one.cid).map(|root| (sha.0, root, one.cid.codec(), one.size)),
+                ContentRef::Storage(sha) => BlockDigest::of_cid(&one.cid)
+                    .map(|root| (sha.0, root, one.cid.codec(), one.size)),
                 ContentRef::Ipfs(_) => None,
             },
             _ => None,
         };
         let roots = roots.iter().filter_map(BlockDigest::of_cid).collect();
-        self.store.commit(staging, CommitPlan { roots, pin, storage_item }).await?;
+        self.store
+            .commit(
+                staging,
+                CommitPlan {
+                    roots,
+                    pin,
+                    storage_item,
+                },
+            )
+            .await?;
         Ok(added)
     }
 }
@@ -248,7 +297,9 @@ impl FileWriter<'_> {
         }
         self.size += data.len() as u64;
         if let Some((tx, _)) = &self.sha {
-            tx.send(Some(data.clone())).await.map_err(|_| AddError::Poisoned)?;
+            tx.send(Some(data.clone()))
+                .await
+                .map_err(|_| AddError::Poisoned)?;
         }
         if self.data_tx.send(Some(data)).await.is_err() {
             // The builder stopped: its error comes out of finish().
@@ -259,7 +310,14 @@ impl FileWriter<'_> {
 
     /// Ends the file and returns its address (committed with the session).
     pub async fn finish(self) -> Result<Added, AddError> {
-        let FileWriter { session, path, data_tx, sha, worker, size } = self;
+        let FileWriter {
+            session,
+            path,
+            data_tx,
+            sha,
+            worker,
+            size,
+        } = self;
         let _ = data_tx.send(None).await;
         drop(data_tx);
         let (sink, built) = worker.await?;
@@ -278,7 +336,14 @@ impl FileWriter<'_> {
             Some(path) => session.tree.insert_file(path, link)?,
             None => session.roots.push(link.cid),
         }
-        let added = Added { path: path_str, content, cid: link.cid, size, tsize: link.tsize, is_dir: false };
+        let added = Added {
+            path: path_str,
+            content,
+            cid: link.cid,
+            size,
+            tsize: link.tsize,
+            is_dir: false,
+        };
         session.files.push(added.clone());
         Ok(added)
     }

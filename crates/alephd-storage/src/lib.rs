@@ -17,13 +17,16 @@ mod reader;
 mod store;
 
 pub use blockstore::BlockError;
-pub use car::CarError;
 pub use builder::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS, DagLink, Layout, hash_bytes};
+pub use car::CarError;
 pub use config::{StorageConfig, StorageConfigError};
-pub use content_ref::{BlockDigest, CODEC_DAG_PB, CODEC_RAW, Cid, ContentRef, ParseRefError, Sha256Hash};
+pub use content_ref::{
+    BlockDigest, CODEC_DAG_PB, CODEC_RAW, Cid, ContentRef, ParseRefError, SHA2_256, Sha256Hash,
+};
 pub use dagpb::DecodeError;
 pub use ingest::{AddError, AddOptions, AddSession, Added, Engine, FileWriter, PinMode};
 pub use reader::{DirEntry, EntryKind, ReadError};
 pub use store::{
-    ByteStream, CommitError, GcReport, InvalidPinOwner, OpenError, PinOwner, Stat, Store, StoreError, StoreTotals,
+    ByteStream, CommitError, GcReport, InvalidPinOwner, OpenError, PinOwner, Stat, Store,
+    StoreError, StoreTotals,
 };

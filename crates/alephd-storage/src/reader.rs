@@ -72,7 +72,13 @@ struct Node {
 fn load(blocks: &Blockstore, cid: &Cid) -> Result<Node, ReadError> {
     let bytes = Bytes::from(blocks.read(&digest(cid)?)?);
     match cid.codec() {
-        CODEC_RAW => Ok(Node { kind: EntryKind::File, size: bytes.len() as u64, data: bytes, children: vec![], names: vec![] }),
+        CODEC_RAW => Ok(Node {
+            kind: EntryKind::File,
+            size: bytes.len() as u64,
+            data: bytes,
+            children: vec![],
+            names: vec![],
+        }),
         CODEC_DAG_PB => decode(cid, bytes),
         _ => Err(ReadError::Unsupported(*cid)),
     }
@@ -82,10 +88,24 @@ fn decode(cid: &Cid, bytes: Bytes) -> Result<Node, ReadError> {
     let malformed = |source| ReadError::Malformed { cid: *cid, source };
     let node = dagpb::decode_node(&bytes).map_err(malformed)?;
     let unixfs = dagpb::decode_unixfs(node.data.unwrap_or_default()).map_err(malformed)?;
-    let links = node.links.iter().map(|l| Ok((parse_cid(l.hash, cid)?, l.tsize))).collect::<Result<Vec<_>, ReadError>>()?;
+    let links = node
+        .links
+        .iter()
+        .map(|l| Ok((parse_cid(l.hash, cid)?, l.tsize)))
+        .collect::<Result<Vec<_>, ReadError>>()?;
     if unixfs.kind == dagpb::TYPE_DIRECTORY {
-        let names = node.links.iter().map(|l| (l.name.to_owned(), l.tsize)).collect();
-        return Ok(Node { kind: EntryKind::Directory, size: 0, data: Bytes::new(), children: links, names });
+        let names = node
+            .links
+            .iter()
+            .map(|l| (l.name.to_owned(), l.tsize))
+            .collect();
+        return Ok(Node {
+            kind: EntryKind::Directory,
+            size: 0,
+            data: Bytes::new(),
+            children: links,
+            names,
+        });
     }
     if unixfs.kind != dagpb::TYPE_FILE && unixfs.kind != dagpb::TYPE_RAW {
         return Err(ReadError::Unsupported(*cid));
@@ -97,13 +117,23 @@ fn decode(cid: &Cid, bytes: Bytes) -> Result<Node, ReadError> {
         Some(inline) => bytes.slice_ref(inline),
         None => Bytes::new(),
     };
-    let children: Vec<(Cid, u64)> = links.iter().map(|(c, _)| *c).zip(unixfs.blocksizes.iter().copied()).collect();
+    let children: Vec<(Cid, u64)> = links
+        .iter()
+        .map(|(c, _)| *c)
+        .zip(unixfs.blocksizes.iter().copied())
+        .collect();
     let computed = data.len() as u64 + children.iter().map(|(_, s)| *s).sum::<u64>();
     let size = unixfs.filesize.unwrap_or(computed);
     if size != computed {
         return Err(ReadError::Inconsistent(*cid));
     }
-    Ok(Node { kind: EntryKind::File, size, data, children, names: vec![] })
+    Ok(Node {
+        kind: EntryKind::File,
+        size,
+        data,
+        children,
+        names: vec![],
+    })
 }
 
 /// Kind and byte size of the DAG rooted at `cid`.
@@ -118,11 +148,20 @@ pub(crate) fn list(blocks: &Blockstore, cid: &Cid) -> Result<Vec<DirEntry>, Read
     if node.kind != EntryKind::Directory {
         return Err(ReadError::NotDirectory(*cid));
     }
-    Ok(node.names.into_iter().zip(node.children).map(|((name, tsize), (cid, _))| DirEntry { name, cid, tsize }).collect())
+    Ok(node
+        .names
+        .into_iter()
+        .zip(node.children)
+        .map(|((name, tsize), (cid, _))| DirEntry { name, cid, tsize })
+        .collect())
 }
 
 /// Follows `path` (names separated by `/`) from `root`.
-pub(crate) fn resolve(blocks: &Blockstore, root: &Cid, path: &str) -> Result<Option<Cid>, ReadError> {
+pub(crate) fn resolve(
+    blocks: &Blockstore,
+    root: &Cid,
+    path: &str,
+) -> Result<Option<Cid>, ReadError> {
     let mut current = *root;
     for name in path.split('/').filter(|s| !s.is_empty()) {
         let entries = list(blocks, &current)?;
@@ -135,13 +174,23 @@ pub(crate) fn resolve(blocks: &Blockstore, root: &Cid, path: &str) -> Result<Opt
 }
 
 /// Streams bytes `range` of the file at `root` into `tx`; stops early if the receiver leaves.
-pub(crate) fn send_range(blocks: &Blockstore, root: &Cid, range: Range<u64>, tx: &mpsc::Sender<Result<Bytes, ReadError>>) {
+pub(crate) fn send_range(
+    blocks: &Blockstore,
+    root: &Cid,
+    range: Range<u64>,
+    tx: &mpsc::Sender<Result<Bytes, ReadError>>,
+) {
     if let Err(err) = walk(blocks, root, range, tx) {
         let _ = tx.blocking_send(Err(err));
     }
 }
 
-fn walk(blocks: &Blockstore, root: &Cid, range: Range<u64>, tx: &mpsc::Sender<Result<Bytes, ReadError>>) -> Result<(), ReadError> {
+fn walk(
+    blocks: &Blockstore,
+    root: &Cid,
+    range: Range<u64>,
+    tx: &mpsc::Sender<Result<Bytes, ReadError>>,
+) -> Result<(), ReadError> {
     // (node, offset of its first byte in the file, depth, size its parent announced)
     let mut stack = vec![(*root, 0u64, 0usize, None)];
     while let Some((cid, offset, depth, expected)) = stack.pop() {
@@ -166,7 +215,9 @@ fn walk(blocks: &Blockstore, root: &Cid, range: Range<u64>, tx: &mpsc::Sender<Re
         let mut child_offset = data_end;
         let mut pending = Vec::new();
         for (child, size) in node.children {
-            let end = child_offset.checked_add(size).ok_or(ReadError::Inconsistent(cid))?;
+            let end = child_offset
+                .checked_add(size)
+                .ok_or(ReadError::Inconsistent(cid))?;
             if child_offset < range.end && range.start < end {
                 pending.push((child, child_offset, depth + 1, Some(size)));
             }

@@ -41,7 +41,10 @@ pub enum OpenError {
     #[error(transparent)]
     Config(#[from] StorageConfigError),
     #[error("cannot prepare {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the storage index: {0}")]
     Db(#[from] sqlx::Error),
     #[error("cannot migrate the storage index: {0}")]
@@ -82,7 +85,11 @@ impl PinOwner {
     pub fn new(owner: impl Into<String>) -> Result<Self, InvalidPinOwner> {
         let owner = owner.into();
         let ok = !owner.is_empty() && owner.len() <= 128 && !owner.starts_with('@');
-        if ok { Ok(PinOwner(owner)) } else { Err(InvalidPinOwner(owner)) }
+        if ok {
+            Ok(PinOwner(owner))
+        } else {
+            Err(InvalidPinOwner(owner))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -135,7 +142,9 @@ pub struct Store {
 }
 
 pub(crate) fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// How the staged blocks of an upload become stored content.
@@ -156,16 +165,32 @@ pub enum CommitError {
 
 impl Store {
     /// Opens the store in `data_dir` (`blocks/`, `staging/`, `storage.db`).
-    pub async fn open(data_dir: impl AsRef<Path>, config: StorageConfig) -> Result<Store, OpenError> {
+    pub async fn open(
+        data_dir: impl AsRef<Path>,
+        config: StorageConfig,
+    ) -> Result<Store, OpenError> {
         config.validate()?;
         let data_dir = data_dir.as_ref().to_owned();
         let dir = data_dir.clone();
         let blocks = tokio::task::spawn_blocking(move || Blockstore::open(&dir))
             .await
-            .map_err(|e| OpenError::Io { path: data_dir.clone(), source: std::io::Error::other(e) })?
-            .map_err(|source| OpenError::Io { path: data_dir.clone(), source })?;
+            .map_err(|e| OpenError::Io {
+                path: data_dir.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| OpenError::Io {
+                path: data_dir.clone(),
+                source,
+            })?;
         let db = index::open(&data_dir.join("storage.db")).await?;
-        Ok(Store { inner: Arc::new(Inner { config, blocks, db, writer: Mutex::new(()) }) })
+        Ok(Store {
+            inner: Arc::new(Inner {
+                config,
+                blocks,
+                db,
+                writer: Mutex::new(()),
+            }),
+        })
     }
 
     pub fn config(&self) -> &StorageConfig {
@@ -180,14 +205,18 @@ impl Store {
                 .await?
                 .map(|(root, codec, _)| root.cid(codec, false))),
             ContentRef::Ipfs(cid) => {
-                let Some(digest) = BlockDigest::of_cid(cid) else { return Ok(None) };
+                let Some(digest) = BlockDigest::of_cid(cid) else {
+                    return Ok(None);
+                };
                 Ok(index::block_size(&mut conn, &digest).await?.map(|_| *cid))
             }
         }
     }
 
     async fn require_root(&self, target: &ContentRef) -> Result<Cid, StoreError> {
-        self.root_of(target).await?.ok_or(StoreError::NotFound(*target))
+        self.root_of(target)
+            .await?
+            .ok_or(StoreError::NotFound(*target))
     }
 
     async fn blocking<T: Send + 'static>(
@@ -200,15 +229,26 @@ impl Store {
 
     /// Kind, size and pin count of a stored item; `None` when absent.
     pub async fn stat(&self, target: &ContentRef) -> Result<Option<Stat>, StoreError> {
-        let Some(cid) = self.root_of(target).await? else { return Ok(None) };
+        let Some(cid) = self.root_of(target).await? else {
+            return Ok(None);
+        };
         let (kind, size) = self.blocking(move |b| reader::stat(b, &cid)).await?;
         let digest = BlockDigest::of_cid(&cid).ok_or(StoreError::NotFound(*target))?;
         let pins = index::pin_count(&mut *self.inner.db.acquire().await?, &digest).await?;
-        Ok(Some(Stat { cid, kind, size, pins }))
+        Ok(Some(Stat {
+            cid,
+            kind,
+            size,
+            pins,
+        }))
     }
 
     /// Streams bytes `range` (clamped to the file) of a stored file.
-    pub async fn read(&self, target: &ContentRef, range: Range<u64>) -> Result<ByteStream, StoreError> {
+    pub async fn read(
+        &self,
+        target: &ContentRef,
+        range: Range<u64>,
+    ) -> Result<ByteStream, StoreError> {
         let cid = self.require_root(target).await?;
         Ok(self.read_cid(cid, range))
     }
@@ -218,7 +258,9 @@ impl Store {
         let (tx, rx) = mpsc::channel(READ_BUFFER_BLOCKS);
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || reader::send_range(&inner.blocks, &cid, range, &tx));
-        Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }))
     }
 
     /// The entries of a stored directory.
@@ -229,7 +271,8 @@ impl Store {
     /// Follows a `/`-separated path of names below `root`.
     pub async fn resolve_path(&self, root: Cid, path: &str) -> Result<Option<Cid>, StoreError> {
         let path = path.to_owned();
-        self.blocking(move |b| reader::resolve(b, &root, &path)).await
+        self.blocking(move |b| reader::resolve(b, &root, &path))
+            .await
     }
 
     /// Pins a stored item for `owner` (idempotent).
@@ -239,10 +282,16 @@ impl Store {
 
     /// Keeps a stored item for the configured grace period from now (or longer if already so).
     pub async fn grace_pin(&self, target: &ContentRef) -> Result<(), StoreError> {
-        self.pin_as(target, index::GRACE_OWNER, Some(self.grace_expiry())).await
+        self.pin_as(target, index::GRACE_OWNER, Some(self.grace_expiry()))
+            .await
     }
 
-    async fn pin_as(&self, target: &ContentRef, owner: &str, expires: Option<i64>) -> Result<(), StoreError> {
+    async fn pin_as(
+        &self,
+        target: &ContentRef,
+        owner: &str,
+        expires: Option<i64>,
+    ) -> Result<(), StoreError> {
         let _writer = self.inner.writer.lock().await;
         let cid = self.require_root(target).await?;
         let digest = BlockDigest::of_cid(&cid).ok_or(StoreError::NotFound(*target))?;
@@ -256,8 +305,12 @@ impl Store {
     /// Removes `owner`'s pin; returns whether there was one. Unpinned content waits for GC.
     pub async fn unpin(&self, target: &ContentRef, owner: &PinOwner) -> Result<bool, StoreError> {
         let _writer = self.inner.writer.lock().await;
-        let Some(cid) = self.root_of(target).await? else { return Ok(false) };
-        let Some(digest) = BlockDigest::of_cid(&cid) else { return Ok(false) };
+        let Some(cid) = self.root_of(target).await? else {
+            return Ok(false);
+        };
+        let Some(digest) = BlockDigest::of_cid(&cid) else {
+            return Ok(false);
+        };
         let mut tx = self.inner.db.begin().await?;
         let removed = index::remove_pin(&mut tx, &digest, owner.as_str()).await?;
         tx.commit().await?;
@@ -279,14 +332,19 @@ impl Store {
         tx.commit().await?;
         loop {
             let mut tx = self.inner.db.begin().await?;
-            let Some(collected) = index::collect(&mut tx, GC_BATCH).await? else { break };
+            let Some(collected) = index::collect(&mut tx, GC_BATCH).await? else {
+                break;
+            };
             tx.commit().await?;
             report.roots += collected.roots;
             report.blocks += collected.blocks.len() as u64;
             report.bytes += collected.bytes;
             let inner = self.inner.clone();
             tokio::task::spawn_blocking(move || {
-                collected.blocks.iter().try_for_each(|d| inner.blocks.remove(d))
+                collected
+                    .blocks
+                    .iter()
+                    .try_for_each(|d| inner.blocks.remove(d))
             })
             .await??;
         }
@@ -294,47 +352,81 @@ impl Store {
     }
 
     pub async fn totals(&self) -> Result<StoreTotals, StoreError> {
-        let (blocks, bytes, roots, pins) = index::totals(&mut *self.inner.db.acquire().await?).await?;
-        Ok(StoreTotals { blocks, bytes, roots, pins })
+        let (blocks, bytes, roots, pins) =
+            index::totals(&mut *self.inner.db.acquire().await?).await?;
+        Ok(StoreTotals {
+            blocks,
+            bytes,
+            roots,
+            pins,
+        })
     }
 
     /// Moves staged blocks into the store and records roots, pins and the storage item, in
     /// one transaction. Fails without storing anything if a link dangles.
-    pub(crate) async fn commit(&self, sink: StagingSink, plan: CommitPlan) -> Result<(), CommitError> {
+    pub(crate) async fn commit(
+        &self,
+        sink: StagingSink,
+        plan: CommitPlan,
+    ) -> Result<(), CommitError> {
         let _writer = self.inner.writer.lock().await;
         let mut tx = self.inner.db.begin().await.map_err(StoreError::from)?;
-        let new: Vec<_> = index::missing(&mut tx, &sink.records).await.map_err(StoreError::from)?;
+        let new: Vec<_> = index::missing(&mut tx, &sink.records)
+            .await
+            .map_err(StoreError::from)?;
         let new_set: HashSet<BlockDigest> = sink.records.iter().map(|r| r.digest).collect();
         for record in &new {
             for child in &record.links {
-                if !new_set.contains(child) && index::block_size(&mut tx, child).await.map_err(StoreError::from)?.is_none() {
+                if !new_set.contains(child)
+                    && index::block_size(&mut tx, child)
+                        .await
+                        .map_err(StoreError::from)?
+                        .is_none()
+                {
                     return Err(CommitError::MissingBlock(*child));
                 }
             }
         }
         for root in &plan.roots {
-            if !new_set.contains(root) && index::block_size(&mut tx, root).await.map_err(StoreError::from)?.is_none() {
+            if !new_set.contains(root)
+                && index::block_size(&mut tx, root)
+                    .await
+                    .map_err(StoreError::from)?
+                    .is_none()
+            {
                 return Err(CommitError::MissingBlock(*root));
             }
         }
         let to_move: Vec<BlockDigest> = new.iter().map(|r| r.digest).collect();
         let inner = self.inner.clone();
         let sink = tokio::task::spawn_blocking(move || {
-            to_move.iter().try_for_each(|d| inner.blocks.promote(&sink, d)).map(|()| sink)
+            to_move
+                .iter()
+                .try_for_each(|d| inner.blocks.promote(&sink, d))
+                .map(|()| sink)
         })
         .await
         .map_err(StoreError::from)?
         .map_err(StoreError::from)?;
-        if let Err(child) = index::commit_blocks(&mut tx, &new).await.map_err(StoreError::from)? {
+        if let Err(child) = index::commit_blocks(&mut tx, &new)
+            .await
+            .map_err(StoreError::from)?
+        {
             return Err(CommitError::MissingBlock(child));
         }
-        self.record_roots(&mut tx, &plan).await.map_err(StoreError::from)?;
+        self.record_roots(&mut tx, &plan)
+            .await
+            .map_err(StoreError::from)?;
         tx.commit().await.map_err(StoreError::from)?;
         drop(sink);
         Ok(())
     }
 
-    async fn record_roots(&self, tx: &mut sqlx::SqliteConnection, plan: &CommitPlan) -> Result<(), sqlx::Error> {
+    async fn record_roots(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        plan: &CommitPlan,
+    ) -> Result<(), sqlx::Error> {
         let now = unix_now();
         for root in &plan.roots {
             index::ensure_root(tx, root, now).await?;

@@ -2,17 +2,24 @@
 //! truncated uploads and tampered blocks.
 
 use alephd_storage::{
-    AddError, AddOptions, ContentRef, Engine, Layout, PinMode, PinOwner, Store, StorageConfig, hash_bytes,
+    AddError, AddOptions, ContentRef, Engine, Layout, PinMode, PinOwner, StorageConfig, Store,
+    hash_bytes,
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 fn data(size: usize, seed: u8) -> Vec<u8> {
-    (0..size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8).collect()
+    (0..size)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
 }
 
-async fn read_all(store: &Store, item: &ContentRef, range: std::ops::Range<u64>) -> anyhow::Result<Vec<u8>> {
+async fn read_all(
+    store: &Store,
+    item: &ContentRef,
+    range: std::ops::Range<u64>,
+) -> anyhow::Result<Vec<u8>> {
     let chunks: Vec<Bytes> = store.read(item, range).await?.try_collect().await?;
     Ok(chunks.concat())
 }
@@ -27,16 +34,35 @@ async fn ipfs_and_storage_round_trip_with_ranges() -> anyhow::Result<()> {
     let store = open(dir.path()).await;
     let bytes = data(3 * 262_144 + 1234, 1);
     for layout in [Layout::V0, Layout::V1] {
-        let added = store.add_bytes(bytes.clone().into(), AddOptions::new(Engine::Ipfs(layout), 1 << 30)).await?;
+        let added = store
+            .add_bytes(
+                bytes.clone().into(),
+                AddOptions::new(Engine::Ipfs(layout), 1 << 30),
+            )
+            .await?;
         assert_eq!(added.cid, hash_bytes(&bytes, layout).cid);
         assert_eq!(read_all(&store, &added.content, 0..u64::MAX).await?, bytes);
-        assert_eq!(read_all(&store, &added.content, 262_000..530_000).await?, &bytes[262_000..530_000]);
+        assert_eq!(
+            read_all(&store, &added.content, 262_000..530_000).await?,
+            &bytes[262_000..530_000]
+        );
         let stat = store.stat(&added.content).await?.unwrap();
         assert_eq!((stat.size, stat.pins), (bytes.len() as u64, 1));
     }
-    let added = store.add_bytes(bytes.clone().into(), AddOptions::new(Engine::Storage, 1 << 30)).await?;
-    assert_eq!(added.content.to_string(), hex::encode(Sha256::digest(&bytes)));
-    assert_eq!(read_all(&store, &added.content, 5..10).await?, &bytes[5..10]);
+    let added = store
+        .add_bytes(
+            bytes.clone().into(),
+            AddOptions::new(Engine::Storage, 1 << 30),
+        )
+        .await?;
+    assert_eq!(
+        added.content.to_string(),
+        hex::encode(Sha256::digest(&bytes))
+    );
+    assert_eq!(
+        read_all(&store, &added.content, 5..10).await?,
+        &bytes[5..10]
+    );
     Ok(())
 }
 
@@ -45,21 +71,41 @@ async fn truncated_and_oversized_uploads_store_nothing() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = open(dir.path()).await;
     let chunks = vec![Ok(Bytes::from(data(600_000, 2))), Err("connection reset")];
-    let err = store.add_stream(futures::stream::iter(chunks), AddOptions::new(Engine::Storage, 1 << 30)).await;
+    let err = store
+        .add_stream(
+            futures::stream::iter(chunks),
+            AddOptions::new(Engine::Storage, 1 << 30),
+        )
+        .await;
     assert!(matches!(err, Err(AddError::Body(_))), "{err:?}");
-    let err = store.add_bytes(data(1000, 3).into(), AddOptions::new(Engine::Ipfs(Layout::V0), 999)).await;
-    assert!(matches!(err, Err(AddError::TooLarge { limit: 999 })), "{err:?}");
+    let err = store
+        .add_bytes(
+            data(1000, 3).into(),
+            AddOptions::new(Engine::Ipfs(Layout::V0), 999),
+        )
+        .await;
+    assert!(
+        matches!(err, Err(AddError::TooLarge { limit: 999 })),
+        "{err:?}"
+    );
     let totals = store.totals().await?;
     assert_eq!((totals.blocks, totals.roots), (0, 0));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(std::fs::read_dir(dir.path().join("staging"))?.count(), 0, "staging cleaned");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("staging"))?.count(),
+        0,
+        "staging cleaned"
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_keeps_pinned_and_removes_unpinned_also_after_restart() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let config = StorageConfig { grace_period_secs: 3600, ..StorageConfig::default() };
+    let config = StorageConfig {
+        grace_period_secs: 3600,
+        ..StorageConfig::default()
+    };
     let store = Store::open(dir.path(), config.clone()).await?;
     let shared = data(2 * 262_144, 4);
     let mut other = shared.clone();
@@ -68,7 +114,12 @@ async fn gc_keeps_pinned_and_removes_unpinned_also_after_restart() -> anyhow::Re
     let mut pinned = AddOptions::new(Engine::Ipfs(Layout::V1), 1 << 30);
     pinned.pin = PinMode::Owner(owner.clone());
     let kept = store.add_bytes(shared.clone().into(), pinned).await?;
-    let graced = store.add_bytes(other.clone().into(), AddOptions::new(Engine::Ipfs(Layout::V1), 1 << 30)).await?;
+    let graced = store
+        .add_bytes(
+            other.clone().into(),
+            AddOptions::new(Engine::Ipfs(Layout::V1), 1 << 30),
+        )
+        .await?;
     let mut unpinned = AddOptions::new(Engine::Storage, 1 << 30);
     unpinned.pin = PinMode::None;
     let dropped = store.add_bytes(data(5000, 6).into(), unpinned).await?;
@@ -80,7 +131,10 @@ async fn gc_keeps_pinned_and_removes_unpinned_also_after_restart() -> anyhow::Re
 
     // Restart: the grace pin expires (an hour later), the owner pin stays.
     let store = Store::open(dir.path(), config.clone()).await?;
-    let later = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64 + 3601;
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64
+        + 3601;
     let report = store.gc_at(later).await?;
     assert_eq!(report.expired_grace_pins, 1);
     // `other`'s root, one interior... only its own blocks go: the third leaf and its root.
@@ -100,7 +154,11 @@ async fn gc_keeps_pinned_and_removes_unpinned_also_after_restart() -> anyhow::Re
 }
 
 fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| if p.is_dir() { walk(&p) } else { 1 }).sum()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { walk(&p) } else { 1 })
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +166,12 @@ async fn tampered_blocks_are_refused_on_read() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = open(dir.path()).await;
     let bytes = data(300_000, 7);
-    let added = store.add_bytes(bytes.into(), AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30)).await?;
+    let added = store
+        .add_bytes(
+            bytes.into(),
+            AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30),
+        )
+        .await?;
     // Corrupt every leaf file on disk (same length, different bytes).
     let blocks = dir.path().join("blocks");
     for prefix in std::fs::read_dir(&blocks)? {
@@ -121,8 +184,15 @@ async fn tampered_blocks_are_refused_on_read() -> anyhow::Result<()> {
             }
         }
     }
-    let results: Vec<_> = store.read(&added.content, 0..u64::MAX).await?.collect().await;
-    assert!(results.iter().any(Result::is_err), "corrupt block must fail the read");
+    let results: Vec<_> = store
+        .read(&added.content, 0..u64::MAX)
+        .await?
+        .collect()
+        .await;
+    assert!(
+        results.iter().any(Result::is_err),
+        "corrupt block must fail the read"
+    );
     Ok(())
 }
 
@@ -131,7 +201,11 @@ async fn directories_like_ipfs_add_r() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = open(dir.path()).await;
     let mut session = store.add_session(AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30))?;
-    for (path, content) in [("site/index.html", &b"<h1>hi</h1>"[..]), ("site/css/a.css", b"body{}"), ("site/b.txt", b"b")] {
+    for (path, content) in [
+        ("site/index.html", &b"<h1>hi</h1>"[..]),
+        ("site/css/a.css", b"body{}"),
+        ("site/b.txt", b"b"),
+    ] {
         let mut file = session.file(Some(path))?;
         file.write(Bytes::copy_from_slice(content)).await?;
         file.finish().await?;
@@ -139,10 +213,18 @@ async fn directories_like_ipfs_add_r() -> anyhow::Result<()> {
     let added = session.commit().await?;
     let root = added.last().unwrap();
     assert_eq!((root.path.as_str(), root.is_dir), ("site", true));
-    let names: Vec<String> = store.list(root.cid).await?.into_iter().map(|e| e.name).collect();
+    let names: Vec<String> = store
+        .list(root.cid)
+        .await?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(names, ["b.txt", "css", "index.html"]);
     let css = store.resolve_path(root.cid, "css/a.css").await?.unwrap();
-    assert_eq!(read_all(&store, &ContentRef::Ipfs(css), 0..u64::MAX).await?, b"body{}");
+    assert_eq!(
+        read_all(&store, &ContentRef::Ipfs(css), 0..u64::MAX).await?,
+        b"body{}"
+    );
     Ok(())
 }
 
@@ -151,13 +233,24 @@ async fn car_export_imports_into_another_data_dir_with_the_same_root() -> anyhow
     let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let (store_a, store_b) = (open(a.path()).await, open(b.path()).await);
     let bytes = data(175 * 262_144 + 17, 8); // two levels of interior nodes
-    let added = store_a.add_bytes(bytes.clone().into(), AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30)).await?;
+    let added = store_a
+        .add_bytes(
+            bytes.clone().into(),
+            AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30),
+        )
+        .await?;
     let car: Vec<Bytes> = store_a.export_car(added.cid).try_collect().await?;
     let roots = store_b
-        .import_car(futures::stream::iter(car.clone().into_iter().map(Ok::<_, std::io::Error>)), PinMode::Grace)
+        .import_car(
+            futures::stream::iter(car.clone().into_iter().map(Ok::<_, std::io::Error>)),
+            PinMode::Grace,
+        )
         .await?;
     assert_eq!(roots, vec![added.cid]);
-    assert_eq!(read_all(&store_b, &added.content, 0..u64::MAX).await?, bytes);
+    assert_eq!(
+        read_all(&store_b, &added.content, 0..u64::MAX).await?,
+        bytes
+    );
 
     // A tampered CAR stores nothing.
     let c = tempfile::tempdir()?;
@@ -166,13 +259,27 @@ async fn car_export_imports_into_another_data_dir_with_the_same_root() -> anyhow
     let at = tampered.len() - 100;
     tampered[at] ^= 1;
     let err = store_c
-        .import_car(futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(tampered))]), PinMode::Grace)
+        .import_car(
+            futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(tampered))]),
+            PinMode::Grace,
+        )
         .await;
-    assert!(matches!(err, Err(alephd_storage::CarError::HashMismatch(_))), "{err:?}");
+    assert!(
+        matches!(err, Err(alephd_storage::CarError::HashMismatch(_))),
+        "{err:?}"
+    );
     // A CAR missing blocks is refused too.
     let partial: Vec<Bytes> = car[..car.len() - 1].to_vec();
-    let err = store_c.import_car(futures::stream::iter(partial.into_iter().map(Ok::<_, std::io::Error>)), PinMode::Grace).await;
-    assert!(matches!(err, Err(alephd_storage::CarError::Commit(_))), "{err:?}");
+    let err = store_c
+        .import_car(
+            futures::stream::iter(partial.into_iter().map(Ok::<_, std::io::Error>)),
+            PinMode::Grace,
+        )
+        .await;
+    assert!(
+        matches!(err, Err(alephd_storage::CarError::Commit(_))),
+        "{err:?}"
+    );
     assert_eq!(store_c.totals().await?.blocks, 0);
     Ok(())
 }

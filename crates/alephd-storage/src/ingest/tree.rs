@@ -31,8 +31,14 @@ pub(super) struct Tree {
 /// Splits and checks a client-supplied path.
 pub(super) fn split_path(path: &str) -> Result<Vec<String>, AddError> {
     let invalid = || AddError::InvalidPath(path.chars().take(200).collect());
-    let parts: Vec<String> = path.trim_matches('/').split('/').map(str::to_owned).collect();
-    let bad_part = |p: &String| p.is_empty() || p == "." || p == ".." || p.len() > MAX_NAME || p.contains('\0');
+    let parts: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    let bad_part = |p: &String| {
+        p.is_empty() || p == "." || p == ".." || p.len() > MAX_NAME || p.contains('\0')
+    };
     if path.len() > MAX_PATH || parts.len() > MAX_DEPTH || parts.iter().any(bad_part) {
         return Err(invalid());
     }
@@ -40,10 +46,16 @@ pub(super) fn split_path(path: &str) -> Result<Vec<String>, AddError> {
 }
 
 impl Tree {
-    fn dir_at(&mut self, parents: &[String], full: &[String]) -> Result<&mut BTreeMap<String, Node>, AddError> {
+    fn dir_at(
+        &mut self,
+        parents: &[String],
+        full: &[String],
+    ) -> Result<&mut BTreeMap<String, Node>, AddError> {
         let mut dir = &mut self.root;
         for name in parents {
-            let node = dir.entry(name.clone()).or_insert_with(|| Node::Dir(BTreeMap::new()));
+            let node = dir
+                .entry(name.clone())
+                .or_insert_with(|| Node::Dir(BTreeMap::new()));
             dir = match node {
                 Node::Dir(children) => children,
                 Node::File(_) => return Err(AddError::InvalidPath(full.join("/"))),
@@ -53,7 +65,9 @@ impl Tree {
     }
 
     pub(super) fn insert_file(&mut self, path: &[String], link: DagLink) -> Result<(), AddError> {
-        let (name, parents) = path.split_last().ok_or_else(|| AddError::InvalidPath(String::new()))?;
+        let (name, parents) = path
+            .split_last()
+            .ok_or_else(|| AddError::InvalidPath(String::new()))?;
         match self.dir_at(parents, path)?.entry(name.clone()) {
             Entry::Vacant(slot) => {
                 slot.insert(Node::File(link));
@@ -68,7 +82,11 @@ impl Tree {
     }
 
     /// Builds every directory (children first). Returns them and the top-level roots.
-    pub(super) fn build(&self, cid_v0: bool, sink: &mut dyn BlockSink) -> std::io::Result<(Vec<Added>, Vec<Cid>)> {
+    pub(super) fn build(
+        &self,
+        cid_v0: bool,
+        sink: &mut dyn BlockSink,
+    ) -> std::io::Result<(Vec<Added>, Vec<Cid>)> {
         let mut dirs = Vec::new();
         let mut roots = Vec::new();
         for (name, node) in &self.root {
@@ -115,7 +133,15 @@ mod tests {
 
     #[test]
     fn hostile_paths_are_refused() {
-        for bad in ["", "/", "a//b", "../x", "a/./b", &"d/".repeat(70), &"n".repeat(300)] {
+        for bad in [
+            "",
+            "/",
+            "a//b",
+            "../x",
+            "a/./b",
+            &"d/".repeat(70),
+            &"n".repeat(300),
+        ] {
             assert!(split_path(bad).is_err(), "{bad}");
         }
         assert_eq!(split_path("/dir/a.txt").unwrap(), vec!["dir", "a.txt"]);
