@@ -13,6 +13,9 @@ mod core;
 mod messages;
 mod posts;
 mod websockets;
+// Storage engine routes (storage items, IPFS gateway, Kubo RPC subset).
+mod ipfs;
+mod storage;
 
 pub use core::CoreApi;
 
@@ -23,12 +26,20 @@ use axum::Router;
 pub struct ApiState {
     /// The core node (state database + processor); its routes answer 503 without it.
     pub core: Option<CoreApi>,
+    /// The storage engine; storage and IPFS routes answer 503 without it.
+    pub storage: Option<alephd_storage::Store>,
 }
 
 impl ApiState {
     /// Serves the core node's routes from `core`.
     pub fn with_core(mut self, core: CoreApi) -> Self {
         self.core = Some(core);
+        self
+    }
+
+    /// Serves the storage and IPFS routes from `store`.
+    pub fn with_storage(mut self, store: alephd_storage::Store) -> Self {
+        self.storage = Some(store);
         self
     }
 
@@ -48,5 +59,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(addresses::routes())
         .merge(authorizations::routes())
         .merge(websockets::routes())
+        .merge(storage::routes())
+        .merge(ipfs::routes())
         .with_state(state)
 }
