@@ -32,6 +32,7 @@ pub(crate) struct NodeConfig {
     pub(crate) p2p: P2pConfig,
     pub(crate) log: LogConfig,
     pub(crate) db: alephd_db::DbConfig,
+    pub(crate) storage: alephd_storage::StorageConfig,
     pub(crate) processor: alephd_processor::ProcessorConfig,
 }
 
@@ -67,6 +68,7 @@ impl Default for NodeConfig {
             p2p: P2pConfig::default(),
             log: LogConfig::default(),
             db: alephd_db::DbConfig::default(),
+            storage: alephd_storage::StorageConfig::default(),
             processor: alephd_processor::ProcessorConfig::default(),
         }
     }
@@ -150,6 +152,9 @@ impl NodeConfig {
             );
         }
         self.db.validate().map_err(anyhow::Error::msg)?;
+        self.storage
+            .validate()
+            .context("invalid [storage] section")?;
         self.processor.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! Start-up order: config → data dir lock → logs → services → API. Shutdown: SIGINT/SIGTERM
 //! cancels one token; every service drains and returns; the lock is released last.
 
-use std::sync::Arc;
+use std::{future::IntoFuture, sync::Arc};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -32,17 +32,19 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
     let db = alephd_db::Db::open_with(&data_dir.root().join("alephd.db"), &config.db)
         .await
         .context("cannot open the state database")?;
-    // Until the storage engine is wired in, non-inline contents are unavailable (retried).
-    let fetcher = Arc::new(alephd_processor::NoContentStore);
+    let store = alephd_storage::Store::open(data_dir.root(), config.storage.clone())
+        .await
+        .context("cannot open the content store")?;
+    let fetcher = Arc::new(alephd_processor::StoreFetcher::new(store.clone()));
     let (processor, processor_task) = alephd_processor::Processor::spawn(
         db.clone(),
         config.processor.clone(),
         fetcher,
         cancel.clone(),
     );
-    let state = alephd_api::ApiState {
-        core: Some(alephd_api::CoreApi::new(db.clone(), processor)),
-    };
+    let state = alephd_api::ApiState::default()
+        .with_core(alephd_api::CoreApi::new(db.clone(), processor))
+        .with_storage(store);
     let listener = TcpListener::bind(config.api.addr)
         .await
         .with_context(|| format!("cannot listen on {} (api.addr)", config.api.addr))?;
@@ -52,19 +54,38 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "alephd node started"
     );
-    axum::serve(listener, alephd_api::router(state))
+    let api = axum::serve(listener, alephd_api::router(state))
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
-        .await
-        .context("API server failed")?;
-    cancel.cancel();
-    match processor_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => tracing::error!(%err, "processor stopped with an error"),
-        Err(err) => tracing::error!(%err, "processor task panicked"),
-    }
+        .into_future();
+    tokio::pin!(api);
+    // The processor is critical: if it stops on its own, the node stops too, loudly.
+    let mut processor_task = processor_task;
+    let outcome = tokio::select! {
+        served = &mut api => {
+            cancel.cancel();
+            let processor = processor_task.await;
+            served.context("API server failed").and(flatten(processor))
+        }
+        processor = &mut processor_task => {
+            tracing::error!("the message processor stopped; shutting the node down");
+            cancel.cancel();
+            let served = api.await.context("API server failed");
+            flatten(processor).and(served).and(Err(anyhow::anyhow!("the message processor stopped")))
+        }
+    };
     db.close().await;
     tracing::info!("alephd node stopped");
-    Ok(())
+    outcome
+}
+
+/// A task's outcome as one result.
+fn flatten<E: std::error::Error + Send + Sync + 'static>(
+    joined: Result<Result<(), E>, tokio::task::JoinError>,
+) -> anyhow::Result<()> {
+    match joined {
+        Ok(result) => result.context("message processor failed"),
+        Err(err) => Err(anyhow::anyhow!("message processor panicked: {err}")),
+    }
 }
 
 /// Cancels `cancel` on the first SIGINT or SIGTERM.
