@@ -1,4 +1,5 @@
 //! Storage and IPFS routes through the real router and a real store.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
 
 use alephd_api::{ApiState, router};
 use alephd_storage::{Layout, StorageConfig, Store, hash_bytes};

@@ -106,12 +106,15 @@ struct Limits {
     blocks: u64,
 }
 
+/// Each block's children, by digest.
+type ChildMap = HashMap<BlockDigest, Vec<BlockDigest>>;
+
 /// Parses a whole CAR into `sink`; returns its roots and each block's children.
 fn parse(
     mut r: impl Read,
     sink: &mut StagingSink,
     limits: &Limits,
-) -> Result<(Vec<Cid>, HashMap<BlockDigest, Vec<BlockDigest>>), CarError> {
+) -> Result<(Vec<Cid>, ChildMap), CarError> {
     let mut counted = CountingReader {
         inner: &mut r,
         read: 0,

@@ -95,8 +95,8 @@ pub enum AddError {
     InvalidPath(String),
     #[error("content is {actual}, expected {expected}")]
     Mismatch {
-        expected: ContentRef,
-        actual: ContentRef,
+        expected: Box<ContentRef>,
+        actual: Box<ContentRef>,
     },
     #[error("an earlier file of this upload failed")]
     Poisoned,
@@ -232,7 +232,10 @@ impl AddSession {
         if let Some(expected) = self.opts.expect {
             let actual = added.last().ok_or(AddError::Empty)?.content;
             if added.len() != 1 || !same_item(&expected, &actual) {
-                return Err(AddError::Mismatch { expected, actual });
+                return Err(AddError::Mismatch {
+                    expected: Box::new(expected),
+                    actual: Box::new(actual),
+                });
             }
         }
         let Sink::Staging(staging) = sink else {
@@ -277,12 +280,15 @@ fn same_item(expected: &ContentRef, actual: &ContentRef) -> bool {
     }
 }
 
+/// The side task hashing a file's bytes with sha256, and its input.
+type ShaWorker = (mpsc::Sender<Option<Bytes>>, JoinHandle<Option<[u8; 32]>>);
+
 /// Receives one file's bytes.
 pub struct FileWriter<'s> {
     session: &'s mut AddSession,
     path: Option<Vec<String>>,
     data_tx: mpsc::Sender<Option<Bytes>>,
-    sha: Option<(mpsc::Sender<Option<Bytes>>, JoinHandle<Option<[u8; 32]>>)>,
+    sha: Option<ShaWorker>,
     worker: JoinHandle<(Sink, std::io::Result<Option<DagLink>>)>,
     size: u64,
 }

@@ -1,6 +1,7 @@
 //! Property test against the real Kubo library: random files of random sizes (0 to a few MB,
 //! including the 256 KiB and 174-chunk boundaries) get the same CIDv0 from alephd and Kubo.
 //! Needs the test venv (`scripts/test-env.sh`); fails, never skips, when it is missing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
 
 use std::{
     path::PathBuf,

@@ -1,5 +1,6 @@
 //! The store end to end on a real data dir: add, read back, pins, GC (also after a restart),
 //! truncated uploads and tampered blocks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
 
 use alephd_storage::{
     AddError, AddOptions, ContentRef, Engine, Layout, PinMode, PinOwner, StorageConfig, Store,

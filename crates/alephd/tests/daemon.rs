@@ -1,5 +1,6 @@
 //! The daemon as a user meets it: start on an empty machine, refuse a shared data dir, stop
 //! cleanly on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
 
 use alephd_testing::{DaemonBuilder, http_get};
 

