@@ -18,9 +18,23 @@ pub enum ConfigError {
     WriterKey,
 }
 
+/// A private key from the configuration; never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretKey(pub String);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+/// The `[chain]` section: one EVM chain's sync contract, read (and optionally written).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChainConfig {
+    /// Off by default: a node syncs from the chain only when told which chain and contract.
+    pub enabled: bool,
     /// Chain name used in confirmations (`ETH`, ...).
     pub chain: String,
     pub rpc_url: String,
@@ -34,8 +48,9 @@ pub struct ChainConfig {
     pub start_block: u64,
     /// Emitters (`addr` of the event) accepted for `SyncEvent`; empty accepts any.
     pub authorized_emitters: Vec<String>,
-    /// Hex private key of the writer; none means read-only.
-    pub writer_key: Option<String>,
+    /// Hex private key of the writer (a sync node); none means read-only. Prefer the
+    /// `ALEPHD_CHAIN__WRITER_KEY` environment variable to writing it in a file.
+    pub writer_key: Option<SecretKey>,
     pub batch_period_ms: u64,
     pub batch_size: usize,
     /// Largest `eth_getLogs` block range; halved on "too many results".
@@ -43,11 +58,16 @@ pub struct ChainConfig {
     /// Attempts to fetch a missing archive before giving up on it.
     pub archive_attempts: u32,
     pub rpc_timeout_ms: u64,
+    /// How long the writer waits for its transaction to be buried before retrying later.
+    pub tx_timeout_ms: u64,
+    /// The writer refuses to pay more than this gas price (spec: 150 gwei).
+    pub max_gas_price_gwei: u64,
 }
 
 impl Default for ChainConfig {
     fn default() -> Self {
         Self {
+            enabled: false,
             chain: "ETH".into(),
             rpc_url: "http://127.0.0.1:8545".into(),
             contract: "0x166fd4299364B21c7567e163d85D78d2fb2f8Ad5".into(),
@@ -62,6 +82,8 @@ impl Default for ChainConfig {
             max_block_range: 100_000,
             archive_attempts: 3,
             rpc_timeout_ms: 30_000,
+            tx_timeout_ms: 300_000,
+            max_gas_price_gwei: 150,
         }
     }
 }
@@ -80,13 +102,15 @@ impl ChainConfig {
             ("batch_size", self.batch_size as u64),
             ("archive_attempts", u64::from(self.archive_attempts)),
             ("rpc_timeout_ms", self.rpc_timeout_ms),
+            ("tx_timeout_ms", self.tx_timeout_ms),
+            ("chain_id", self.chain_id),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
             }
         }
         if let Some(k) = &self.writer_key {
-            crate::tx::Wallet::from_hex(k).map_err(|_| ConfigError::WriterKey)?;
+            crate::tx::Wallet::from_hex(&k.0).map_err(|_| ConfigError::WriterKey)?;
         }
         Ok(())
     }
@@ -120,6 +144,14 @@ impl ChainConfig {
 
     pub fn rpc_timeout(&self) -> Duration {
         Duration::from_millis(self.rpc_timeout_ms)
+    }
+
+    pub fn tx_timeout(&self) -> Duration {
+        Duration::from_millis(self.tx_timeout_ms)
+    }
+
+    pub fn max_gas_price_wei(&self) -> u128 {
+        u128::from(self.max_gas_price_gwei) * 1_000_000_000
     }
 }
 
@@ -158,9 +190,13 @@ mod tests {
         };
         assert_eq!(c.validate(), Err(ConfigError::Zero("max_block_range")));
         let c = ChainConfig {
-            writer_key: Some("nothex".into()),
+            writer_key: Some(SecretKey("nothex".into())),
             ..Default::default()
         };
         assert_eq!(c.validate(), Err(ConfigError::WriterKey));
+        assert!(
+            !format!("{c:?}").contains("nothex"),
+            "the key must not be printed"
+        );
     }
 }

@@ -12,16 +12,18 @@ pub mod config;
 pub mod reader;
 pub mod rpc;
 pub mod seams;
+pub mod sender;
 pub mod tx;
 pub mod writer;
 
-pub use config::{ChainConfig, ConfigError};
+pub use config::{ChainConfig, ConfigError, SecretKey};
 pub use reader::{Reader, ReaderError, SyncStats};
 pub use rpc::{RpcClient, RpcError};
 pub use seams::{
     ArchiveError, ArchiveId, ArchiveStore, CheckpointKey, CheckpointStore, Confirmation,
-    DirArchiveStore, FileCheckpointStore, MessageSink, SeamError, UnconfirmedSource,
+    DirArchiveStore, FileCheckpointStore, MessageSink, Provenance, SeamError, UnconfirmedSource,
 };
+pub use sender::{SendError, Sent, TxSender};
 pub use writer::{Anchored, Writer, WriterError};
 
 /// AlephSync contract build output made by `solcjs --bin --abi --optimize` (contracts/).

@@ -1,6 +1,7 @@
 //! Reader: polls AlephSync logs from a checkpoint, waits for confirmations, and feeds the
 //! messages of anchored archives (and smart-contract messages) to the pipeline.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -11,7 +12,7 @@ use crate::config::{ChainConfig, ConfigError};
 use crate::rpc::{RawLog, RpcClient, RpcError};
 use crate::seams::{
     ArchiveError, ArchiveId, ArchiveStore, CheckpointKey, CheckpointStore, Confirmation,
-    MessageSink, SeamError,
+    MessageSink, Provenance, SeamError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -25,12 +26,18 @@ pub enum ReaderError {
 }
 
 /// What one sync pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SyncStats {
+    /// Logs of the contract seen (delivered or ignored).
     pub logs: u64,
+    /// Messages handed to the sink.
     pub messages: u64,
+    /// Logs ignored for good (unauthorized, malformed, mismatching archive).
     pub ignored: u64,
-    pub last_block: u64,
+    /// Last block fully processed (the checkpoint), if the pass moved it.
+    pub last_block: Option<u64>,
+    /// The archive that stopped the pass (unavailable now; retried next pass).
+    pub waiting_for: Option<ArchiveId>,
 }
 
 pub struct Reader {
@@ -44,9 +51,19 @@ pub struct Reader {
     key: CheckpointKey,
 }
 
+/// What became of one log.
 enum Outcome {
     Delivered(u64),
     Ignored,
+    /// Its archive cannot be had now: stop before this log and try again later.
+    Wait(ArchiveId),
+}
+
+/// What became of a SyncEvent payload.
+enum Batch {
+    Messages(Vec<Value>),
+    Ignore,
+    Wait(ArchiveId),
 }
 
 impl Reader {
@@ -73,7 +90,14 @@ impl Reader {
         })
     }
 
-    /// Processes every confirmed block after the checkpoint, saving it after each range.
+    /// The key this reader's checkpoint is stored under.
+    pub fn checkpoint_key(&self) -> &CheckpointKey {
+        &self.key
+    }
+
+    /// Processes every block buried under `confirmations` after the checkpoint, saving the
+    /// checkpoint after each range. Logs are delivered in chain order; a pass interrupted by
+    /// an error delivers the rest of its range again next time (the sink is idempotent).
     pub async fn sync_once(&self) -> Result<SyncStats, ReaderError> {
         let mut stats = SyncStats::default();
         let head = self.rpc.block_number().await?;
@@ -81,7 +105,7 @@ impl Reader {
             return Ok(stats);
         };
         let mut from = match self.checkpoints.load(&self.key).await? {
-            Some(done) => done + 1,
+            Some(done) => done.saturating_add(1),
             None => self.cfg.start_block,
         };
         let topics = [
@@ -95,47 +119,75 @@ impl Reader {
                 Ok(l) => l,
                 Err(e) if e.is_too_many_results() && range > 1 => {
                     range = (range / 2).max(1);
-                    tracing::info!(
-                        from,
-                        to,
-                        range,
-                        "chain reader: node refused log range, shrinking"
-                    );
+                    tracing::info!(from, to, range, error = %e, "chain reader: node refused the log range, shrinking it");
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             };
+            let mut times = HashMap::new();
             for log in &logs {
                 stats.logs += 1;
-                match self.handle_log(log).await? {
+                match self.handle_log(log, &mut times).await? {
                     Outcome::Delivered(n) => stats.messages += n,
                     Outcome::Ignored => stats.ignored += 1,
+                    Outcome::Wait(id) => {
+                        // Everything before this log's block is done; its block is redone.
+                        if let Some(done) = log.block_number.checked_sub(1)
+                            && done >= from
+                        {
+                            self.checkpoints.save(&self.key, done).await?;
+                            stats.last_block = Some(done);
+                        }
+                        tracing::warn!(block = log.block_number, tx = %log.tx_hash, archive = %id, "chain reader: archive unavailable; holding the checkpoint before this block, retrying next poll");
+                        stats.waiting_for = Some(id);
+                        return Ok(stats);
+                    }
                 }
             }
             self.checkpoints.save(&self.key, to).await?;
-            stats.last_block = to;
+            stats.last_block = Some(to);
             from = to + 1;
         }
         Ok(stats)
     }
 
-    /// Polls until `shutdown` turns true; RPC failures are logged and retried next poll.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Polls until `shutdown` fires; failures are logged and retried next poll.
+    pub async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
         loop {
-            if let Err(e) = self.sync_once().await {
-                tracing::warn!(error = %e, "chain reader: sync pass failed, retrying next poll");
+            match self.sync_once().await {
+                Ok(s) if s.logs > 0 => {
+                    tracing::info!(logs = s.logs, messages = s.messages, ignored = s.ignored, last_block = ?s.last_block, "chain reader: sync pass");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "chain reader: sync pass failed, retrying next poll");
+                }
             }
             tokio::select! {
-                _ = tokio::time::sleep(self.cfg.poll_interval()) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
+                () = tokio::time::sleep(self.cfg.poll_interval()) => {}
+                () = shutdown.cancelled() => return,
             }
         }
     }
 
-    async fn handle_log(&self, log: &RawLog) -> Result<Outcome, ReaderError> {
+    async fn block_time(
+        &self,
+        height: u64,
+        times: &mut HashMap<u64, u64>,
+    ) -> Result<u64, ReaderError> {
+        if let Some(t) = times.get(&height) {
+            return Ok(*t);
+        }
+        let t = self.rpc.block_time(height).await?;
+        times.insert(height, t);
+        Ok(t)
+    }
+
+    async fn handle_log(
+        &self,
+        log: &RawLog,
+        times: &mut HashMap<u64, u64>,
+    ) -> Result<Outcome, ReaderError> {
         let at = format!(
             "block {} tx {} log {}",
             log.block_number, log.tx_hash, log.log_index
@@ -158,12 +210,11 @@ impl Reader {
                 return Ok(Outcome::Ignored);
             }
         };
-        let time = self.rpc.block_time(log.block_number).await?;
         let conf = Confirmation {
             chain: self.cfg.chain.clone(),
             height: log.block_number,
             tx_hash: log.tx_hash.clone(),
-            time,
+            time: self.block_time(log.block_number, times).await?,
         };
         match event {
             SyncContractEvent::Sync { addr, message, .. } => {
@@ -172,35 +223,47 @@ impl Reader {
                     return Ok(Outcome::Ignored);
                 }
                 let messages = match self.messages_of_sync(&message, &at).await {
-                    Some(m) => m,
-                    None => return Ok(Outcome::Ignored),
+                    Batch::Messages(m) => m,
+                    Batch::Ignore => return Ok(Outcome::Ignored),
+                    Batch::Wait(id) => return Ok(Outcome::Wait(id)),
                 };
                 let n = messages.len() as u64;
-                for m in messages {
-                    self.sink.deliver(m, conf.clone()).await?;
-                }
+                self.sink
+                    .deliver(messages, Provenance::Archive, conf)
+                    .await?;
                 Ok(Outcome::Delivered(n))
             }
             SyncContractEvent::Message {
+                timestamp,
                 addr,
                 msgtype,
                 msgcontent,
-                ..
             } => {
-                let m = smart_contract_message(&self.cfg.chain, &addr, &msgtype, &msgcontent, time);
-                self.sink.deliver(m, conf).await?;
+                let Some(m) = smart_contract_message(
+                    &self.cfg.chain,
+                    &addr,
+                    &msgtype,
+                    &msgcontent,
+                    timestamp,
+                ) else {
+                    tracing::warn!(%at, %msgtype, "chain reader: ignoring MessageEvent of unknown type");
+                    return Ok(Outcome::Ignored);
+                };
+                self.sink
+                    .deliver(vec![m], Provenance::SmartContract, conf)
+                    .await?;
                 Ok(Outcome::Delivered(1))
             }
         }
     }
 
-    /// Messages referenced by a SyncEvent payload; `None` (with a log line) when unusable.
-    async fn messages_of_sync(&self, payload: &str, at: &str) -> Option<Vec<Value>> {
+    /// Messages referenced by a SyncEvent payload.
+    async fn messages_of_sync(&self, payload: &str, at: &str) -> Batch {
         let v: Value = match serde_json::from_str(payload) {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(%at, error = %e, "chain reader: ignoring SyncEvent whose message is not JSON");
-                return None;
+                return Batch::Ignore;
             }
         };
         let content = match (
@@ -215,13 +278,18 @@ impl Reader {
                     .and_then(ArchiveId::parse)
                 else {
                     tracing::warn!(%at, "chain reader: ignoring aleph-offchain payload without a valid archive id");
-                    return None;
+                    return Batch::Ignore;
                 };
-                self.fetch_archive(&id, at).await?.get("content").cloned()
+                match self.fetch_archive(&id, at).await {
+                    Batch::Messages(mut archive) => {
+                        archive.pop().and_then(|a| a.get("content").cloned())
+                    }
+                    other => return other,
+                }
             }
             _ => {
                 tracing::warn!(%at, "chain reader: ignoring SyncEvent with unknown protocol/version");
-                return None;
+                return Batch::Ignore;
             }
         };
         match content
@@ -229,68 +297,89 @@ impl Reader {
             .and_then(|c| c.get("messages"))
             .and_then(Value::as_array)
         {
-            Some(ms) => Some(
-                ms.iter()
+            Some(ms) => {
+                let good: Vec<Value> = ms
+                    .iter()
                     .filter(|m| m.get("item_hash").is_some_and(Value::is_string))
                     .cloned()
-                    .collect(),
-            ),
+                    .collect();
+                if good.len() < ms.len() {
+                    tracing::warn!(%at, skipped = ms.len() - good.len(), "chain reader: skipping batch entries without an item_hash");
+                }
+                Batch::Messages(good)
+            }
             None => {
                 tracing::warn!(%at, "chain reader: ignoring batch without content.messages");
-                None
+                Batch::Ignore
             }
         }
     }
 
-    async fn fetch_archive(&self, id: &ArchiveId, at: &str) -> Option<Value> {
+    /// The archive as one JSON value (in a one-element `Messages`), or why not.
+    async fn fetch_archive(&self, id: &ArchiveId, at: &str) -> Batch {
         let mut delay = std::time::Duration::from_millis(200);
         for attempt in 1..=self.cfg.archive_attempts {
             match self.archives.get(id).await {
-                Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(v) if v.get("protocol").and_then(Value::as_str) == Some("aleph") => {
-                        return Some(v);
-                    }
-                    _ => {
-                        tracing::warn!(%at, archive = %id, "chain reader: ignoring archive that is not an aleph v1 batch");
-                        return None;
-                    }
-                },
-                Err(e @ ArchiveError::Mismatch { .. }) => {
-                    tracing::warn!(%at, error = %e, "chain reader: ignoring archive with mismatching content");
-                    return None;
+                Ok(bytes) => {
+                    return match serde_json::from_slice::<Value>(&bytes) {
+                        Ok(v)
+                            if v.get("protocol").and_then(Value::as_str) == Some("aleph")
+                                && v.get("version").and_then(Value::as_u64) == Some(1) =>
+                        {
+                            Batch::Messages(vec![v])
+                        }
+                        _ => {
+                            tracing::warn!(%at, archive = %id, "chain reader: ignoring archive that is not an aleph v1 batch");
+                            Batch::Ignore
+                        }
+                    };
+                }
+                Err(e @ (ArchiveError::Mismatch { .. } | ArchiveError::Unsupported(_))) => {
+                    tracing::warn!(%at, error = %e, "chain reader: ignoring archive (never applied)");
+                    return Batch::Ignore;
                 }
                 Err(e) => {
-                    tracing::warn!(%at, archive = %id, attempt, error = %e, "chain reader: archive unavailable, retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
+                    tracing::warn!(%at, archive = %id, attempt, error = %e, "chain reader: archive unavailable");
+                    if attempt < self.cfg.archive_attempts {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
                 }
             }
         }
-        tracing::warn!(%at, archive = %id, "chain reader: giving up on missing archive");
-        None
+        Batch::Wait(id.clone())
     }
 }
 
-/// The unsigned inline message a `MessageEvent` stands for (spec §7.2 `smart-contract`).
+/// The unsigned inline message a `MessageEvent` stands for (spec §7.2 `smart-contract`):
+/// `msgtype` is a message type (`POST`, `AGGREGATE`, ...) with `msgcontent` its content, or
+/// `STORE_IPFS` with `msgcontent` a CID. `None` for any other `msgtype`.
 pub fn smart_contract_message(
     chain: &str,
     addr: &[u8; 20],
     msgtype: &str,
     msgcontent: &str,
     time: u64,
-) -> Value {
+) -> Option<Value> {
+    const TYPES: [&str; 6] = [
+        "POST",
+        "AGGREGATE",
+        "STORE",
+        "PROGRAM",
+        "INSTANCE",
+        "FORGET",
+    ];
     let sender = abi::address_hex(addr);
-    let item_content = if msgtype == "STORE_IPFS" {
-        json!({"address": sender, "time": time as f64, "item_type": "ipfs", "item_hash": msgcontent}).to_string()
+    let (msg_type, item_content) = if msgtype == "STORE_IPFS" {
+        let content = json!({"address": sender, "time": time as f64, "item_type": "ipfs", "item_hash": msgcontent});
+        ("STORE", content.to_string())
     } else {
-        msgcontent.to_owned()
+        (
+            *TYPES.iter().find(|t| **t == msgtype)?,
+            msgcontent.to_owned(),
+        )
     };
-    let msg_type = if msgtype == "STORE_IPFS" {
-        "STORE"
-    } else {
-        msgtype
-    };
-    json!({
+    Some(json!({
         "sender": sender,
         "chain": chain,
         "signature": null,
@@ -300,6 +389,5 @@ pub fn smart_contract_message(
         "item_content": item_content,
         "time": time as f64,
         "channel": null,
-        "check_message": false,
-    })
+    }))
 }

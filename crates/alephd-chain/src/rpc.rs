@@ -46,6 +46,16 @@ pub struct RawLog {
     pub removed: bool,
 }
 
+/// What a mined transaction's receipt tells us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub block: u64,
+    /// `status` 1 (or absent, before Byzantium).
+    pub success: bool,
+    /// Set for a contract creation.
+    pub contract_address: Option<[u8; 20]>,
+}
+
 #[derive(Debug)]
 pub struct RpcClient {
     http: reqwest::Client,
@@ -157,11 +167,14 @@ impl RpcClient {
     pub async fn estimate_gas(
         &self,
         from: &[u8; 20],
-        to: &[u8; 20],
+        to: Option<&[u8; 20]>,
         data: &[u8],
     ) -> Result<u64, RpcError> {
-        let call = json!({"from": crate::abi::address_hex(from), "to": crate::abi::address_hex(to),
+        let mut call = json!({"from": crate::abi::address_hex(from),
             "data": format!("0x{}", hex::encode(data))});
+        if let Some(to) = to {
+            call["to"] = json!(crate::abi::address_hex(to));
+        }
         parse_quantity(
             &self.call("eth_estimateGas", json!([call])).await?,
             "eth_estimateGas",
@@ -181,21 +194,24 @@ impl RpcClient {
         })
     }
 
-    /// `Some((block, success))` once mined.
-    pub async fn receipt(&self, tx_hash: &str) -> Result<Option<(u64, bool)>, RpcError> {
-        let v = self
-            .call("eth_getTransactionReceipt", json!([tx_hash]))
-            .await?;
+    /// The receipt once the transaction is mined, `None` before.
+    pub async fn receipt(&self, tx_hash: &str) -> Result<Option<Receipt>, RpcError> {
+        const M: &str = "eth_getTransactionReceipt";
+        let v = self.call(M, json!([tx_hash])).await?;
         if v.is_null() {
             return Ok(None);
         }
-        let block = parse_quantity(&v["blockNumber"], "eth_getTransactionReceipt")?;
-        let ok = v
-            .get("status")
-            .map(|s| parse_quantity(s, "eth_getTransactionReceipt"))
-            .transpose()?
-            != Some(0);
-        Ok(Some((block, ok)))
+        let block = parse_quantity(&v["blockNumber"], M)?;
+        let success = v.get("status").map(|s| parse_quantity(s, M)).transpose()? != Some(0);
+        let contract_address = v
+            .get("contractAddress")
+            .and_then(Value::as_str)
+            .and_then(crate::abi::parse_address);
+        Ok(Some(Receipt {
+            block,
+            success,
+            contract_address,
+        }))
     }
 
     pub async fn block_time(&self, height: u64) -> Result<u64, RpcError> {
@@ -238,7 +254,13 @@ impl RpcClient {
                 data: hex_bytes(&l["data"], "eth_getLogs")?,
                 block_number: parse_quantity(&l["blockNumber"], "eth_getLogs")?,
                 log_index: parse_quantity(&l["logIndex"], "eth_getLogs")?,
-                tx_hash: l["transactionHash"].as_str().unwrap_or_default().to_owned(),
+                tx_hash: l["transactionHash"]
+                    .as_str()
+                    .ok_or(RpcError::Malformed {
+                        method: "eth_getLogs",
+                        detail: "log without transactionHash".into(),
+                    })?
+                    .to_owned(),
                 removed: l["removed"].as_bool().unwrap_or(false),
             });
         }

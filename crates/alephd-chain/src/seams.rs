@@ -7,21 +7,40 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Content id of an archive: lowercase sha256 hex of its bytes.
+/// Content id of an archive: the sha256 hex of its bytes ([`DirArchiveStore`]) or an IPFS CID
+/// (the node's store: `Qm…` CIDv0 as `ipfs add` makes, or a base32 CIDv1). Which one a store
+/// accepts, and how it checks bytes against it, is the store's business; parsing here only
+/// guarantees a short, path-safe token, since the id arrives from the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ArchiveId(String);
 
 impl ArchiveId {
+    /// The sha256 id of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
         Self(hex::encode(Sha256::digest(bytes)))
     }
 
-    /// Accepts exactly 64 lowercase hex characters.
+    /// Accepts a sha256 hex id (64 lowercase hex), a CIDv0 (`Qm` + 44 base58 characters) or a
+    /// base32 CIDv1 (`b` + 50..=100 lowercase base32 characters).
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64
+        let sha = s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let v0 = s.len() == 46
+            && s.starts_with("Qm")
             && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| Self(s.to_owned()))
+                .all(|b| b.is_ascii_alphanumeric() && !b"0OIl".contains(&b));
+        let v1 = (51..=101).contains(&s.len())
+            && s.starts_with('b')
+            && s.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'));
+        (sha || v0 || v1).then(|| Self(s.to_owned()))
+    }
+
+    /// Whether this is a sha256 hex id (as opposed to a CID).
+    pub fn is_sha256(&self) -> bool {
+        self.0.len() == 64
+            && self
+                .0
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     }
 
     pub fn as_str(&self) -> &str {
@@ -37,12 +56,20 @@ impl std::fmt::Display for ArchiveId {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
+    /// Not here nor at any source we asked: worth asking again later.
     #[error("archive {0} not found")]
     NotFound(ArchiveId),
+    /// Bytes that do not hash to the id: never applied.
     #[error("archive {id} content hashes to {actual}")]
-    Mismatch { id: ArchiveId, actual: ArchiveId },
+    Mismatch { id: ArchiveId, actual: String },
+    /// An id this store cannot address (e.g. a CID given to a sha256 directory store).
+    #[error("archive id {0} is not addressable by this store")]
+    Unsupported(ArchiveId),
     #[error("archive store io: {0}")]
     Io(#[from] std::io::Error),
+    /// Any other failure of the store or of a remote source (retried).
+    #[error("archive store: {0}")]
+    Backend(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +94,26 @@ pub struct Confirmation {
     pub time: u64,
 }
 
+/// How replayed messages reached the chain, which decides how they are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    /// From an archive anchored by an authorized emitter: signed messages, verified as usual.
+    Archive,
+    /// Built from a `MessageEvent`: unsigned, authenticated by the transaction's sender.
+    SmartContract,
+}
+
 /// The pipeline's ingress for replayed messages.
 #[async_trait]
 pub trait MessageSink: Send + Sync {
-    async fn deliver(&self, message: Value, confirmation: Confirmation) -> Result<(), SeamError>;
+    /// Queues wire messages (JSON values from the chain: untrusted shapes) confirmed by
+    /// `confirmation`. Must be idempotent: a pass interrupted by an error delivers again.
+    async fn deliver(
+        &self,
+        messages: Vec<Value>,
+        provenance: Provenance,
+        confirmation: Confirmation,
+    ) -> Result<(), SeamError>;
 }
 
 /// The writer's view of the node's unconfirmed messages.
@@ -78,8 +121,13 @@ pub trait MessageSink: Send + Sync {
 pub trait UnconfirmedSource: Send + Sync {
     /// Up to `limit` unconfirmed wire messages (each has `item_hash`).
     async fn unconfirmed(&self, limit: usize) -> Result<Vec<Value>, SeamError>;
-    /// The batch with these item hashes is anchored in `tx_hash`.
-    async fn mark_sent(&self, item_hashes: &[String], tx_hash: &str) -> Result<(), SeamError>;
+    /// The batch with these item hashes is anchored by a transaction buried under the
+    /// configured confirmations: record the confirmation.
+    async fn mark_confirmed(
+        &self,
+        item_hashes: &[String],
+        confirmation: &Confirmation,
+    ) -> Result<(), SeamError>;
 }
 
 /// Key of a checkpoint: chain name and contract address.
@@ -128,6 +176,9 @@ impl ArchiveStore for DirArchiveStore {
     }
 
     async fn get(&self, id: &ArchiveId) -> Result<Vec<u8>, ArchiveError> {
+        if !id.is_sha256() {
+            return Err(ArchiveError::Unsupported(id.clone()));
+        }
         let bytes = match tokio::fs::read(self.dir.join(id.as_str())).await {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -139,7 +190,7 @@ impl ArchiveStore for DirArchiveStore {
         if &actual != id {
             return Err(ArchiveError::Mismatch {
                 id: id.clone(),
-                actual,
+                actual: actual.to_string(),
             });
         }
         Ok(bytes)

@@ -49,7 +49,8 @@ pub struct LegacyTx {
     pub nonce: u64,
     pub gas_price: u128,
     pub gas: u64,
-    pub to: [u8; 20],
+    /// `None` creates a contract from `data`.
+    pub to: Option<[u8; 20]>,
     pub data: Vec<u8>,
     pub chain_id: u64,
 }
@@ -97,7 +98,7 @@ fn fields(tx: &LegacyTx) -> Vec<u8> {
     rlp_uint(&mut body, tx.nonce.into());
     rlp_uint(&mut body, tx.gas_price);
     rlp_uint(&mut body, tx.gas.into());
-    rlp_bytes(&mut body, &tx.to);
+    rlp_bytes(&mut body, tx.to.as_ref().map_or(&[][..], |a| &a[..]));
     rlp_uint(&mut body, 0);
     rlp_bytes(&mut body, &tx.data);
     body
@@ -150,7 +151,7 @@ mod tests {
             nonce: 9,
             gas_price: 20_000_000_000,
             gas: 21000,
-            to,
+            to: Some(to),
             data: vec![],
             chain_id: 1,
         };

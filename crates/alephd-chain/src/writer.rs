@@ -1,38 +1,39 @@
-//! Writer: packs unconfirmed messages into an archive, stores it and anchors its id on chain.
-//! Sequential by construction: one batch in flight at most.
+//! Writer: packs unconfirmed messages into an archive, stores it and anchors its id on chain
+//! (spec §7.1). One batch in flight at most: a batch whose transaction is not yet buried
+//! under the configured confirmations is waited for again on the next period instead of
+//! being sent a second time, and only a transaction the node has dropped is replaced.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::sync::Mutex;
 
-use crate::abi;
 use crate::config::{ChainConfig, ConfigError};
 use crate::rpc::{RpcClient, RpcError};
-use crate::seams::{ArchiveError, ArchiveStore, SeamError, UnconfirmedSource};
-use crate::tx::{LegacyTx, TxError, Wallet, sign_legacy};
+use crate::seams::{ArchiveError, ArchiveStore, Confirmation, SeamError, UnconfirmedSource};
+use crate::sender::{SendError, TxSender};
+use crate::tx::{TxError, Wallet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("writer needs chain.writer_key")]
+    #[error("the writer needs chain.writer_key")]
     NoKey,
     #[error("rpc: {0}")]
     Rpc(#[from] RpcError),
     #[error("tx: {0}")]
     Tx(#[from] TxError),
+    #[error("sending the batch: {0}")]
+    Send(#[from] SendError),
     #[error("archive: {0}")]
     Archive(#[from] ArchiveError),
-    #[error("source: {0}")]
+    #[error("unconfirmed source: {0}")]
     Seam(#[from] SeamError),
-    #[error("transaction {0} reverted")]
-    Reverted(String),
-    #[error("transaction {0} not mined in time")]
-    NotMined(String),
 }
 
-/// A batch anchored on chain.
+/// A batch anchored on chain and buried under the configured confirmations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Anchored {
     pub tx_hash: String,
@@ -41,13 +42,21 @@ pub struct Anchored {
     pub archive: String,
 }
 
+/// The batch whose transaction is out.
+#[derive(Debug, Clone)]
+struct InFlight {
+    tx_hash: String,
+    hashes: Vec<String>,
+    archive: String,
+}
+
 pub struct Writer {
     cfg: ChainConfig,
-    rpc: RpcClient,
-    wallet: Wallet,
+    sender: TxSender,
     contract: [u8; 20],
     archives: Arc<dyn ArchiveStore>,
     source: Arc<dyn UnconfirmedSource>,
+    in_flight: Mutex<Option<InFlight>>,
 }
 
 impl Writer {
@@ -57,84 +66,116 @@ impl Writer {
         source: Arc<dyn UnconfirmedSource>,
     ) -> Result<Self, WriterError> {
         cfg.validate()?;
-        let key = cfg.writer_key.as_deref().ok_or(WriterError::NoKey)?;
+        let key = cfg.writer_key.as_ref().ok_or(WriterError::NoKey)?;
+        let rpc = Arc::new(RpcClient::new(&cfg.rpc_url, cfg.rpc_timeout())?);
         Ok(Self {
-            rpc: RpcClient::new(&cfg.rpc_url, cfg.rpc_timeout())?,
-            wallet: Wallet::from_hex(key)?,
+            sender: TxSender::new(
+                rpc,
+                Wallet::from_hex(&key.0)?,
+                cfg.chain_id,
+                cfg.max_gas_price_wei(),
+            ),
             contract: cfg.contract_address()?,
             cfg: cfg.clone(),
             archives,
             source,
+            in_flight: Mutex::new(None),
         })
     }
 
     pub fn address(&self) -> [u8; 20] {
-        self.wallet.address()
+        self.sender.address()
     }
 
-    /// Anchors one batch if there are unconfirmed messages; waits for the receipt.
+    /// Anchors one batch if there are unconfirmed messages (or finishes the batch in flight),
+    /// waiting until its transaction is buried; `None` when there was nothing to do.
     pub async fn publish_once(&self) -> Result<Option<Anchored>, WriterError> {
+        let mut slot = self.in_flight.lock().await;
+        let batch = match slot.take() {
+            Some(b) => b,
+            None => match self.send_batch().await? {
+                Some(b) => b,
+                None => return Ok(None),
+            },
+        };
+        let wait = self.cfg.tx_timeout();
+        let receipt = match self
+            .sender
+            .wait_buried(&batch.tx_hash, self.cfg.confirmations, wait)
+            .await
+        {
+            Ok(r) => r,
+            Err(SendError::Dropped(tx)) => {
+                tracing::warn!(%tx, "chain writer: batch transaction dropped by the node; the messages go in the next batch");
+                return Err(SendError::Dropped(tx).into());
+            }
+            Err(SendError::Reverted(tx)) => return Err(SendError::Reverted(tx).into()),
+            Err(e) => {
+                // Not buried yet, or the RPC failed: keep waiting for this one next time.
+                *slot = Some(batch);
+                return Err(e.into());
+            }
+        };
+        let time = self.sender.rpc().block_time(receipt.block).await?;
+        let confirmation = Confirmation {
+            chain: self.cfg.chain.clone(),
+            height: receipt.block,
+            tx_hash: batch.tx_hash.clone(),
+            time,
+        };
+        self.source
+            .mark_confirmed(&batch.hashes, &confirmation)
+            .await?;
+        tracing::info!(tx = %batch.tx_hash, block = receipt.block, messages = batch.hashes.len(), archive = %batch.archive, "chain writer: batch anchored");
+        Ok(Some(Anchored {
+            tx_hash: batch.tx_hash,
+            block: receipt.block,
+            messages: batch.hashes.len(),
+            archive: batch.archive,
+        }))
+    }
+
+    /// Archives up to `batch_size` unconfirmed messages and sends the `doEmit` transaction.
+    async fn send_batch(&self) -> Result<Option<InFlight>, WriterError> {
         let messages = self.source.unconfirmed(self.cfg.batch_size).await?;
-        if messages.is_empty() {
-            return Ok(None);
-        }
         let hashes: Vec<String> = messages
             .iter()
-            .filter_map(|m| {
-                m.get("item_hash")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
+            .filter_map(|m| m.get("item_hash").and_then(Value::as_str))
+            .map(str::to_owned)
             .collect();
+        if hashes.is_empty() {
+            return Ok(None);
+        }
         let archive = json!({"protocol": "aleph", "version": 1, "content": {"messages": messages}});
         let bytes = serde_json::to_vec(&archive).map_err(|e| SeamError(e.to_string()))?;
         let id = self.archives.put(bytes).await?;
         let payload =
             json!({"protocol": "aleph-offchain", "version": 1, "content": id.as_str()}).to_string();
-        let data = abi::encode_strings_call(abi::DO_EMIT_SIG, &[&payload]);
-        let from = self.wallet.address();
-        let gas = self.rpc.estimate_gas(&from, &self.contract, &data).await?;
-        let tx = LegacyTx {
-            nonce: self.rpc.nonce(&from).await?,
-            gas_price: self.rpc.gas_price().await?,
-            gas: gas + gas / 5,
-            to: self.contract,
-            data,
-            chain_id: self.cfg.chain_id,
-        };
-        let tx_hash = self.rpc.send_raw(&sign_legacy(&tx, &self.wallet)?).await?;
-        let deadline = Instant::now() + self.cfg.rpc_timeout().max(Duration::from_secs(60));
-        let block = loop {
-            match self.rpc.receipt(&tx_hash).await? {
-                Some((block, true)) => break block,
-                Some((_, false)) => return Err(WriterError::Reverted(tx_hash)),
-                None if Instant::now() > deadline => return Err(WriterError::NotMined(tx_hash)),
-                None => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        };
-        self.source.mark_sent(&hashes, &tx_hash).await?;
-        tracing::info!(%tx_hash, block, messages = hashes.len(), archive = %id, "chain writer: batch anchored");
-        Ok(Some(Anchored {
-            tx_hash,
-            block,
-            messages: hashes.len(),
+        let sent = self.sender.do_emit(self.contract, &payload).await?;
+        tracing::info!(tx = %sent.tx_hash, nonce = sent.nonce, messages = hashes.len(), archive = %id, "chain writer: batch sent");
+        Ok(Some(InFlight {
+            tx_hash: sent.tx_hash,
+            hashes,
             archive: id.to_string(),
         }))
     }
 
-    /// Publishes every batch period until `shutdown` turns true; failures are logged and the
-    /// batch is retried next period (messages stay unconfirmed until a receipt is seen).
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Publishes every batch period until `shutdown` fires; failures are logged and the batch
+    /// is retried next period (messages stay unconfirmed until their batch is buried).
+    pub async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
         loop {
-            if let Err(e) = self.publish_once().await {
-                tracing::warn!(error = %e, "chain writer: batch not anchored, retrying next period");
-            }
+            let pause = match self.publish_once().await {
+                // A full batch: more may be waiting, go again at once.
+                Ok(Some(a)) if a.messages >= self.cfg.batch_size => Duration::ZERO,
+                Ok(_) => self.cfg.batch_period(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "chain writer: batch not anchored yet, retrying next period");
+                    self.cfg.batch_period()
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(self.cfg.batch_period()) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
+                () = tokio::time::sleep(pause) => {}
+                () = shutdown.cancelled() => return,
             }
         }
     }

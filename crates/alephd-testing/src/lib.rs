@@ -3,8 +3,10 @@
 //!
 //! Nothing here is a mock: it starts the real binary and the real client tools.
 
+mod anvil;
 mod daemon;
 mod env;
 
+pub use anvil::{ANVIL_CHAIN_ID, ANVIL_KEYS, Anvil};
 pub use daemon::{Daemon, DaemonBuilder, free_port, http_get};
 pub use env::{fixtures_dir, node_modules, python, repo_root};
