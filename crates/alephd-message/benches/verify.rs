@@ -88,6 +88,34 @@ fn k256_recover(items: &[Signed]) {
     }
 }
 
+/// Bare ed25519-dalek verification of the same buffers (keys and signatures decoded up front):
+/// the ceiling the Solana path is compared with, measured under the same machine load.
+fn dalek_ceiling(
+    items: &[Signed],
+) -> Vec<(
+    ed25519_dalek::VerifyingKey,
+    ed25519_dalek::Signature,
+    String,
+)> {
+    items
+        .iter()
+        .map(|item| {
+            let parsed: serde_json::Value = serde_json::from_str(&item.signature).unwrap();
+            let key = bs58::decode(parsed["publicKey"].as_str().unwrap())
+                .into_vec()
+                .unwrap();
+            let sig = bs58::decode(parsed["signature"].as_str().unwrap())
+                .into_vec()
+                .unwrap();
+            (
+                ed25519_dalek::VerifyingKey::from_bytes(&key.try_into().unwrap()).unwrap(),
+                ed25519_dalek::Signature::from_slice(&sig).unwrap(),
+                item.fields().verification_buffer(),
+            )
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let eth = sign_all(&EthAccount::generate());
     let sol = sign_all(&SolAccount::generate());
@@ -107,6 +135,13 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("sol_single_1core", |b| {
         b.iter(|| sol.iter().for_each(|s| verify(&s.fields()).unwrap()))
+    });
+    let raw = dalek_ceiling(&sol);
+    group.bench_function("sol_bare_dalek_1core", |b| {
+        b.iter(|| {
+            raw.iter()
+                .for_each(|(k, s, m)| k.verify_strict(m.as_bytes(), s).unwrap())
+        })
     });
     group.bench_function("sol_batch_1core", |b| {
         b.iter(|| {

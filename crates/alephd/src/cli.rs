@@ -16,6 +16,11 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run a node: REST API, message pipeline, storage (and later p2p, chains, compute).
     Daemon(NodeArgs),
+    /// Measure this machine: ingest throughput of the real pipeline and API.
+    Bench {
+        #[command(subcommand)]
+        command: crate::bench::BenchCommand,
+    },
     /// Inspect the node configuration.
     Config {
         #[command(subcommand)]

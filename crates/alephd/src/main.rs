@@ -3,6 +3,7 @@
 //! `alephd daemon` runs the node; the other subcommands are the client and tools. This file only
 //! parses the command line and dispatches: each subcommand lives in its own module.
 
+mod bench;
 mod cli;
 mod config;
 mod daemon;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Daemon(args) => daemon::run(args),
+        Command::Bench { command } => bench::run(command),
         Command::Config {
             command: ConfigCommand::Default,
         } => {
