@@ -14,6 +14,8 @@ pub enum ConfigError {
     Address { field: &'static str, value: String },
     #[error("chain.{0} must be greater than zero")]
     Zero(&'static str),
+    #[error("chain.archive_sources entries must be http(s) URLs, got {0:?}")]
+    ArchiveSource(String),
     #[error("chain.writer_key is not a valid secp256k1 private key")]
     WriterKey,
 }
@@ -55,8 +57,12 @@ pub struct ChainConfig {
     pub batch_size: usize,
     /// Largest `eth_getLogs` block range; halved on "too many results".
     pub max_block_range: u64,
-    /// Attempts to fetch a missing archive before giving up on it.
+    /// Attempts to fetch a missing archive in one pass before the reader holds its
+    /// checkpoint and tries again next poll.
     pub archive_attempts: u32,
+    /// Base URLs of nodes whose API serves archives (`GET /api/v0/storage/raw/{cid}`) when
+    /// they are not stored locally; every fetched archive is checked against its CID.
+    pub archive_sources: Vec<String>,
     pub rpc_timeout_ms: u64,
     /// How long the writer waits for its transaction to be buried before retrying later.
     pub tx_timeout_ms: u64,
@@ -81,6 +87,7 @@ impl Default for ChainConfig {
             batch_size: 10_000,
             max_block_range: 100_000,
             archive_attempts: 3,
+            archive_sources: Vec::new(),
             rpc_timeout_ms: 30_000,
             tx_timeout_ms: 300_000,
             max_gas_price_gwei: 150,
@@ -95,6 +102,11 @@ impl ChainConfig {
         }
         self.contract_address()?;
         self.authorized()?;
+        for source in &self.archive_sources {
+            if !(source.starts_with("http://") || source.starts_with("https://")) {
+                return Err(ConfigError::ArchiveSource(source.clone()));
+            }
+        }
         for (name, v) in [
             ("poll_interval_ms", self.poll_interval_ms),
             ("batch_period_ms", self.batch_period_ms),

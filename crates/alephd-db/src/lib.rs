@@ -20,6 +20,7 @@ mod pending;
 mod posts;
 mod query;
 mod state_root;
+mod unconfirmed;
 
 pub use aggregates::{AggregateListFilter, AggregateSort};
 pub use db::{Conn, Db, DbConfig, ReadConn, WriteTx};
@@ -58,4 +59,5 @@ pub mod ops {
     };
     pub use crate::query::{count_messages, find_hashes, find_messages};
     pub use crate::state_root::state_root;
+    pub use crate::unconfirmed::unconfirmed;
 }

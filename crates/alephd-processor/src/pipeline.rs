@@ -196,7 +196,10 @@ impl Pipeline {
                 owner: None,
             };
         };
-        if !valid {
+        // Only the chain reader queues with this origin, and only unsigned contract calls.
+        let unsigned_call = pending.origin == crate::service::SMART_CONTRACT_ORIGIN
+            && message.signature().is_none();
+        if !valid && !unsigned_call {
             let e = ProcessingError::new(ErrorCode::InvalidSignature, "invalid signature");
             return Prepared {
                 pending,

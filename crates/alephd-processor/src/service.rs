@@ -21,12 +21,18 @@ use crate::{ContentFetcher, MessageEvent, Pipeline, ProcessorConfig, ProcessorEr
 /// How often (at most, when idle) the worker refreshes the planner statistics.
 const OPTIMIZE_EVERY: Duration = Duration::from_secs(300);
 
+/// The queue-row origin of [`Origin::SmartContract`] messages.
+pub(crate) const SMART_CONTRACT_ORIGIN: &str = "smart-contract";
+
 /// Where a message came from (kept on its queue row).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Http,
     P2p,
     Onchain,
+    /// Built by the chain reader from a contract call (`MessageEvent`): unsigned, the
+    /// transaction authenticated its sender, so the signature check is skipped (spec §2.3).
+    SmartContract,
 }
 
 impl Origin {
@@ -35,6 +41,7 @@ impl Origin {
             Self::Http => "http",
             Self::P2p => "p2p",
             Self::Onchain => "onchain",
+            Self::SmartContract => SMART_CONTRACT_ORIGIN,
         }
     }
 }

@@ -34,6 +34,7 @@ pub(crate) struct NodeConfig {
     pub(crate) db: alephd_db::DbConfig,
     pub(crate) storage: alephd_storage::StorageConfig,
     pub(crate) processor: alephd_processor::ProcessorConfig,
+    pub(crate) chain: alephd_chain::ChainConfig,
 }
 
 /// The REST API server.
@@ -70,6 +71,7 @@ impl Default for NodeConfig {
             db: alephd_db::DbConfig::default(),
             storage: alephd_storage::StorageConfig::default(),
             processor: alephd_processor::ProcessorConfig::default(),
+            chain: alephd_chain::ChainConfig::default(),
         }
     }
 }
@@ -150,6 +152,9 @@ impl NodeConfig {
                 "p2p.listen_addr {:?} is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/4025)",
                 self.p2p.listen_addr
             );
+        }
+        if self.chain.enabled {
+            self.chain.validate().context("invalid [chain] section")?;
         }
         self.db.validate().map_err(anyhow::Error::msg)?;
         self.storage

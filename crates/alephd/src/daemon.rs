@@ -42,6 +42,14 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         fetcher,
         cancel.clone(),
     );
+    let chain_tasks = crate::chain::spawn(
+        &config.chain,
+        data_dir.root(),
+        &db,
+        &store,
+        &processor,
+        &cancel,
+    )?;
     let state = alephd_api::ApiState::default()
         .with_core(alephd_api::CoreApi::new(db.clone(), processor))
         .with_storage(store);
@@ -73,6 +81,7 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
             flatten(processor).and(served).and(Err(anyhow::anyhow!("the message processor stopped")))
         }
     };
+    crate::chain::join(chain_tasks).await;
     db.close().await;
     tracing::info!("alephd node stopped");
     outcome

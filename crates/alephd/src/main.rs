@@ -4,6 +4,7 @@
 //! parses the command line and dispatches: each subcommand lives in its own module.
 
 mod bench;
+mod chain;
 mod cli;
 mod config;
 mod daemon;

@@ -1,0 +1,295 @@
+//! Chain sync in the node (`[chain]`, spec §7): the seams of `alephd-chain` over the node's
+//! real parts. Archives live in the content store under the CID `ipfs add` gives them (what
+//! pyaleph anchors), fetched from `archive_sources` when missing and checked against that
+//! CID by the store itself; replayed messages enter the processor's durable queue and their
+//! confirmations go to the state database; the writer anchors what no chain confirmed yet.
+//!
+//! Nothing here may stop the node: chain, RPC and peer failures are logged and retried.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use alephd_chain::{
+    ArchiveError, ArchiveId, ArchiveStore, ChainConfig, Confirmation, FileCheckpointStore,
+    MessageSink, Provenance, Reader, SeamError, UnconfirmedSource, Writer,
+};
+use alephd_db::{Db, MessageRecord, ops};
+use alephd_message::IncomingMessage;
+use alephd_processor::{Origin, ProcessorHandle};
+use alephd_storage::{AddError, AddOptions, ContentRef, Engine, Layout, PinMode, PinOwner, Store};
+use anyhow::Context;
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Largest archive we store or fetch (pyaleph's batches of 10,000 messages are a few MB).
+const MAX_ARCHIVE_BYTES: u64 = 64 << 20;
+/// Pin owner of archives: they stay as long as the node keeps its history.
+const ARCHIVE_PIN: &str = "chain-archives";
+/// Submissions in flight while replaying one batch (the processor group-commits them).
+const SUBMIT_CONCURRENCY: usize = 256;
+/// Time limit of one archive download from a source.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Starts the reader (and the writer when a sync key is configured) if `[chain]` is enabled.
+/// The tasks end when `cancel` fires.
+pub(crate) fn spawn(
+    config: &ChainConfig,
+    data_dir: &Path,
+    db: &Db,
+    store: &Store,
+    processor: &ProcessorHandle,
+    cancel: &CancellationToken,
+) -> anyhow::Result<JoinSet<()>> {
+    let mut tasks = JoinSet::new();
+    if !config.enabled {
+        return Ok(tasks);
+    }
+    let archives = Arc::new(StoreArchives::new(store.clone(), &config.archive_sources)?);
+    let sink = Arc::new(PipelineSink {
+        db: db.clone(),
+        processor: processor.clone(),
+    });
+    let checkpoints = Arc::new(FileCheckpointStore::new(
+        &data_dir.join("chain-checkpoint.json"),
+    ));
+    let reader = Reader::new(config, archives.clone(), sink, checkpoints)
+        .context("invalid [chain] section")?;
+    tasks.spawn(reader.run(cancel.clone()));
+    if config.writer_key.is_some() {
+        let source = Arc::new(DbUnconfirmed { db: db.clone() });
+        let writer = Writer::new(config, archives, source).context("invalid [chain] section")?;
+        tracing::info!(
+            address = %alephd_chain::abi::address_hex(&writer.address()),
+            "chain writer enabled (sync node)"
+        );
+        tasks.spawn(writer.run(cancel.clone()));
+    }
+    tracing::info!(chain = %config.chain, contract = %config.contract, rpc = %config.rpc_url, "chain sync enabled");
+    Ok(tasks)
+}
+
+/// Waits for the chain tasks to stop (after the shutdown token fired).
+pub(crate) async fn join(mut tasks: JoinSet<()>) {
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "a chain sync task failed");
+        }
+    }
+}
+
+/// Archives in the content store, addressed by CIDv0 like `ipfs add`.
+struct StoreArchives {
+    store: Store,
+    sources: Vec<String>,
+    http: reqwest::Client,
+    pin: PinOwner,
+}
+
+impl StoreArchives {
+    fn new(store: Store, sources: &[String]) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            sources: sources
+                .iter()
+                .map(|s| s.trim_end_matches('/').to_owned())
+                .collect(),
+            http: reqwest::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .build()
+                .context("cannot build the archive HTTP client")?,
+            pin: PinOwner::new(ARCHIVE_PIN).map_err(|e| anyhow::anyhow!("{e}"))?,
+        })
+    }
+
+    fn options(&self, expect: Option<ContentRef>) -> AddOptions {
+        AddOptions {
+            pin: PinMode::Owner(self.pin.clone()),
+            expect,
+            ..AddOptions::new(Engine::Ipfs(Layout::V0), MAX_ARCHIVE_BYTES)
+        }
+    }
+
+    async fn read_local(&self, item: &ContentRef) -> Result<Option<Vec<u8>>, ArchiveError> {
+        let backend = |e: alephd_storage::StoreError| ArchiveError::Backend(e.to_string());
+        let Some(stat) = self.store.stat(item).await.map_err(backend)? else {
+            return Ok(None);
+        };
+        if stat.size > MAX_ARCHIVE_BYTES {
+            return Err(ArchiveError::Backend(format!(
+                "stored archive {item} has {} bytes, over the {MAX_ARCHIVE_BYTES} limit",
+                stat.size
+            )));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(stat.size).unwrap_or(0));
+        let mut stream = self.store.read(item, 0..stat.size).await.map_err(backend)?;
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|e| ArchiveError::Backend(e.to_string()))?);
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Downloads from one source, at most `MAX_ARCHIVE_BYTES`; `None` when it has nothing.
+    async fn download(&self, base: &str, id: &ArchiveId) -> Result<Option<Vec<u8>>, String> {
+        let url = format!("{base}/api/v0/storage/raw/{id}");
+        let mut resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(format!("{url}: HTTP {}", resp.status()));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+            if (bytes.len() + chunk.len()) as u64 > MAX_ARCHIVE_BYTES {
+                return Err(format!("{url}: more than {MAX_ARCHIVE_BYTES} bytes"));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
+    }
+}
+
+#[async_trait]
+impl ArchiveStore for StoreArchives {
+    async fn put(&self, bytes: Vec<u8>) -> Result<ArchiveId, ArchiveError> {
+        let added = self
+            .store
+            .add_bytes(bytes.into(), self.options(None))
+            .await
+            .map_err(|e| ArchiveError::Backend(e.to_string()))?;
+        let cid = added.cid.to_string();
+        ArchiveId::parse(&cid)
+            .ok_or_else(|| ArchiveError::Backend(format!("store gave an unexpected id {cid}")))
+    }
+
+    async fn get(&self, id: &ArchiveId) -> Result<Vec<u8>, ArchiveError> {
+        let item: ContentRef = id
+            .as_str()
+            .parse()
+            .map_err(|_| ArchiveError::Unsupported(id.clone()))?;
+        if let Some(bytes) = self.read_local(&item).await? {
+            return Ok(bytes);
+        }
+        for base in &self.sources {
+            let bytes = match self.download(base, id).await {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(archive = %id, source = %base, error = %e, "chain: archive source failed");
+                    continue;
+                }
+            };
+            // The store computes the CID of what it adds and refuses anything else.
+            match self
+                .store
+                .add_bytes(bytes.clone().into(), self.options(Some(item)))
+                .await
+            {
+                Ok(_) => return Ok(bytes),
+                Err(AddError::Mismatch { actual, .. }) => {
+                    tracing::warn!(archive = %id, source = %base, actual = %actual, "chain: source served bytes that do not match the archive CID; not used");
+                }
+                Err(e) => return Err(ArchiveError::Backend(e.to_string())),
+            }
+        }
+        Err(ArchiveError::NotFound(id.clone()))
+    }
+}
+
+/// Replayed messages into the processor's durable queue; confirmations into the state DB.
+struct PipelineSink {
+    db: Db,
+    processor: ProcessorHandle,
+}
+
+#[async_trait]
+impl MessageSink for PipelineSink {
+    async fn deliver(
+        &self,
+        messages: Vec<Value>,
+        provenance: Provenance,
+        confirmation: Confirmation,
+    ) -> Result<(), SeamError> {
+        let origin = match provenance {
+            Provenance::Archive => Origin::Onchain,
+            Provenance::SmartContract => Origin::SmartContract,
+        };
+        let mut parsed = Vec::with_capacity(messages.len());
+        for value in messages {
+            let hash = value["item_hash"].as_str().unwrap_or("?").to_owned();
+            match IncomingMessage::from_value(value) {
+                Ok(m) => parsed.push(m),
+                Err(e) => {
+                    tracing::warn!(item_hash = %hash, tx = %confirmation.tx_hash, error = %e, "chain: skipping a replayed message that does not parse");
+                }
+            }
+        }
+        let hashes: Vec<String> = parsed
+            .iter()
+            .map(|m| m.item_hash().as_str().to_owned())
+            .collect();
+        let submitted = futures::stream::iter(parsed)
+            .map(|m| self.processor.submit(m, origin))
+            .buffer_unordered(SUBMIT_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        for result in submitted {
+            result.map_err(|e| SeamError(format!("queuing a replayed message: {e}")))?;
+        }
+        add_confirmations(&self.db, &hashes, &confirmation).await
+    }
+}
+
+async fn add_confirmations(db: &Db, hashes: &[String], c: &Confirmation) -> Result<(), SeamError> {
+    let err = |e: alephd_db::DbError| SeamError(format!("recording confirmations: {e}"));
+    let height = i64::try_from(c.height).map_err(|_| SeamError("height overflows".into()))?;
+    let mut tx = db.begin().await.map_err(err)?;
+    for hash in hashes {
+        ops::add_confirmation(&mut tx, hash, &c.chain, height, &c.tx_hash)
+            .await
+            .map_err(err)?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| SeamError(format!("recording confirmations: {e}")))
+}
+
+/// The writer's view: applied messages no chain has confirmed.
+struct DbUnconfirmed {
+    db: Db,
+}
+
+/// The archive form of a stored message (spec §7.1).
+fn wire(m: &MessageRecord) -> Value {
+    json!({
+        "sender": m.sender, "chain": m.chain, "signature": m.signature,
+        "type": m.message_type, "item_content": m.item_content, "item_type": m.item_type,
+        "item_hash": m.item_hash, "time": m.time, "channel": m.channel,
+    })
+}
+
+#[async_trait]
+impl UnconfirmedSource for DbUnconfirmed {
+    async fn unconfirmed(&self, limit: usize) -> Result<Vec<Value>, SeamError> {
+        let err = |e: alephd_db::DbError| SeamError(format!("reading unconfirmed messages: {e}"));
+        let mut conn = self.db.read().await.map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let records = ops::unconfirmed(&mut conn, limit).await.map_err(err)?;
+        Ok(records.iter().map(wire).collect())
+    }
+
+    async fn mark_confirmed(
+        &self,
+        item_hashes: &[String],
+        confirmation: &Confirmation,
+    ) -> Result<(), SeamError> {
+        add_confirmations(&self.db, item_hashes, confirmation).await
+    }
+}
