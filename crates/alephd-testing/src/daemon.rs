@@ -101,7 +101,7 @@ impl DaemonBuilder {
             (None, false) => temp.path().join("data"),
         };
         let api_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let p2p_port = free_port();
+        let p2p_addr = format!("/ip4/127.0.0.1/tcp/{}", free_port());
         let log_path = temp.path().join("daemon.log");
         let log = std::fs::File::create(&log_path)?;
         let mut command = Command::new(&self.binary);
@@ -113,7 +113,7 @@ impl DaemonBuilder {
             .arg("--api-addr")
             .arg(api_addr.to_string())
             .arg("--p2p-addr")
-            .arg(format!("/ip4/127.0.0.1/tcp/{p2p_port}"))
+            .arg(&p2p_addr)
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .env("HOME", temp.path())
@@ -125,6 +125,7 @@ impl DaemonBuilder {
         let mut daemon = Daemon {
             child,
             api_addr,
+            p2p_addr,
             data_dir,
             log_path,
             _temp: temp,
@@ -139,6 +140,7 @@ impl DaemonBuilder {
 pub struct Daemon {
     child: Child,
     api_addr: SocketAddr,
+    p2p_addr: String,
     data_dir: PathBuf,
     log_path: PathBuf,
     _temp: tempfile::TempDir,
@@ -153,6 +155,11 @@ impl Daemon {
     /// `http://127.0.0.1:PORT`.
     pub fn api_url(&self) -> String {
         format!("http://{}", self.api_addr)
+    }
+
+    /// The libp2p listen multiaddr it was given (`/ip4/127.0.0.1/tcp/PORT`, no `/p2p/`).
+    pub fn p2p_addr(&self) -> &str {
+        &self.p2p_addr
     }
 
     /// Its data dir.

@@ -14,13 +14,15 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run a node: REST API, message pipeline, storage (and later p2p, chains, compute).
+    /// Run a node: REST API, message pipeline, storage, p2p network (and later chains, compute).
     Daemon(NodeArgs),
     /// Measure this machine: ingest throughput of the real pipeline and API.
     Bench {
         #[command(subcommand)]
         command: crate::bench::BenchCommand,
     },
+    /// Show the running node's peers: its addresses, connected and known peers.
+    Peers(PeersArgs),
     /// Inspect the node configuration.
     Config {
         #[command(subcommand)]
@@ -52,7 +54,27 @@ pub(crate) struct NodeArgs {
     /// libp2p listen address.
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) p2p_addr: Option<String>,
+    /// A peer to dial at start and keep connected: a multiaddr, with or without
+    /// `/p2p/<peer id>` (repeatable; adds to `[p2p] bootstrap`).
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    pub(crate) bootstrap: Vec<String>,
     /// Log filter, in `RUST_LOG` syntax (e.g. `info,alephd_processor=debug`).
     #[arg(long, value_name = "FILTER")]
     pub(crate) log: Option<String>,
+}
+
+/// Which node `alephd peers` asks.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PeersArgs {
+    /// The node's API.
+    #[arg(
+        long,
+        env = "ALEPHD_API",
+        default_value = "http://127.0.0.1:4024",
+        value_name = "URL"
+    )]
+    pub(crate) api: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

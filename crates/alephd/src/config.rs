@@ -10,7 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::NodeArgs;
@@ -29,7 +29,7 @@ pub(crate) struct NodeConfig {
     #[serde(skip)]
     pub(crate) data_dir: PathBuf,
     pub(crate) api: ApiConfig,
-    pub(crate) p2p: P2pConfig,
+    pub(crate) p2p: alephd_p2p::P2pConfig,
     pub(crate) log: LogConfig,
     pub(crate) db: alephd_db::DbConfig,
     pub(crate) storage: alephd_storage::StorageConfig,
@@ -45,14 +45,6 @@ pub(crate) struct ApiConfig {
     pub(crate) addr: SocketAddr,
 }
 
-/// The peer-to-peer network.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct P2pConfig {
-    /// libp2p listen multiaddr (Aleph's port is 4025).
-    pub(crate) listen_addr: String,
-}
-
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -66,7 +58,7 @@ impl Default for NodeConfig {
         Self {
             data_dir: default_data_dir(),
             api: ApiConfig::default(),
-            p2p: P2pConfig::default(),
+            p2p: alephd_p2p::P2pConfig::default(),
             log: LogConfig::default(),
             db: alephd_db::DbConfig::default(),
             storage: alephd_storage::StorageConfig::default(),
@@ -80,14 +72,6 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 4024)),
-        }
-    }
-}
-
-impl Default for P2pConfig {
-    fn default() -> Self {
-        Self {
-            listen_addr: "/ip4/0.0.0.0/tcp/4025".to_owned(),
         }
     }
 }
@@ -139,6 +123,8 @@ impl NodeConfig {
         if let Some(addr) = &args.p2p_addr {
             config.p2p.listen_addr = addr.clone();
         }
+        // Flags add to the configured bootstrap list rather than replacing it.
+        config.p2p.bootstrap.extend(args.bootstrap.iter().cloned());
         if let Some(filter) = &args.log {
             config.log.filter = filter.clone();
         }
@@ -147,12 +133,7 @@ impl NodeConfig {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if !self.p2p.listen_addr.starts_with('/') {
-            bail!(
-                "p2p.listen_addr {:?} is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/4025)",
-                self.p2p.listen_addr
-            );
-        }
+        self.p2p.validate().context("invalid [p2p] section")?;
         if self.chain.enabled {
             self.chain.validate().context("invalid [chain] section")?;
         }
@@ -273,6 +254,26 @@ mod tests {
         assert_eq!(config.api.addr, "127.0.0.1:5000".parse().unwrap()); // file
         assert_eq!(config.log.filter, "warn"); // env over file
         assert_eq!(config.p2p.listen_addr, "/ip4/127.0.0.1/tcp/7001"); // flag over env
+    }
+
+    #[test]
+    fn bootstrap_flags_add_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[p2p]\nbootstrap = [\"/ip4/127.0.0.1/tcp/5001\"]\n",
+        )
+        .unwrap();
+        let mut flags = args(dir.path());
+        flags.bootstrap = vec![
+            "/ip4/127.0.0.1/tcp/5002/p2p/12D3KooWGzh1ZNLAfsjw8eHBMdFGeq4d4s6SHiDGuTfPW8sEq9Dw"
+                .to_owned(),
+        ];
+        let config = NodeConfig::load_from(&flags, &[]).unwrap();
+        assert_eq!(config.p2p.bootstrap.len(), 2);
+        flags.bootstrap = vec!["not-a-multiaddr".to_owned()];
+        let err = NodeConfig::load_from(&flags, &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("not-a-multiaddr"), "{err:#}");
     }
 
     #[test]

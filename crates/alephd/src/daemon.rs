@@ -3,13 +3,13 @@
 //! Start-up order: config → data dir lock → logs → services → API. Shutdown: SIGINT/SIGTERM
 //! cancels one token; every service drains and returns; the lock is released last.
 
-use std::{future::IntoFuture, sync::Arc};
+use std::future::IntoFuture;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{cli::NodeArgs, config::NodeConfig, data_dir::DataDir, logging};
+use crate::{cli::NodeArgs, config::NodeConfig, data_dir::DataDir, logging, p2p};
 
 pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
     let config = NodeConfig::load(&args)?;
@@ -35,13 +35,15 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
     let store = alephd_storage::Store::open(data_dir.root(), config.storage.clone())
         .await
         .context("cannot open the content store")?;
-    let fetcher = Arc::new(alephd_processor::StoreFetcher::new(store.clone()));
+    let network =
+        p2p::Network::start(&config.p2p, data_dir.root(), &db, &store, cancel.clone()).await?;
     let (processor, processor_task) = alephd_processor::Processor::spawn(
         db.clone(),
         config.processor.clone(),
-        fetcher,
+        network.fetcher(),
         cancel.clone(),
     );
+    let (network_routes, network_task) = network.attach(processor.clone(), cancel.clone()).await?;
     let chain_tasks = crate::chain::spawn(
         &config.chain,
         data_dir.root(),
@@ -62,7 +64,7 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "alephd node started"
     );
-    let api = axum::serve(listener, alephd_api::router(state))
+    let api = axum::serve(listener, alephd_api::router(state).merge(network_routes))
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
         .into_future();
     tokio::pin!(api);
@@ -75,12 +77,22 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
             served.context("API server failed").and(flatten(processor))
         }
         processor = &mut processor_task => {
-            tracing::error!("the message processor stopped; shutting the node down");
+            // On shutdown the processor may well finish before the API: that is no failure.
+            let requested = cancel.is_cancelled();
+            if !requested {
+                tracing::error!("the message processor stopped; shutting the node down");
+            }
             cancel.cancel();
             let served = api.await.context("API server failed");
-            flatten(processor).and(served).and(Err(anyhow::anyhow!("the message processor stopped")))
+            let stopped = match requested {
+                true => Ok(()),
+                false => Err(anyhow::anyhow!("the message processor stopped")),
+            };
+            flatten(processor).and(served).and(stopped)
         }
     };
+    // The swarm stops on the same token; wait for it so the port is free when we return.
+    let _ = network_task.await;
     crate::chain::join(chain_tasks).await;
     db.close().await;
     tracing::info!("alephd node stopped");

@@ -10,6 +10,8 @@ mod config;
 mod daemon;
 mod data_dir;
 mod logging;
+mod p2p;
+mod peers;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Daemon(args) => daemon::run(args),
+        Command::Peers(args) => peers::run(args),
         Command::Bench { command } => bench::run(command),
         Command::Config {
             command: ConfigCommand::Default,

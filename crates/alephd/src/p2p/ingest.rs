@@ -1,0 +1,334 @@
+//! The node's two loops with the network.
+//!
+//! Inbound ([`run_inbound`]): messages from peers enter the processor's durable queue like any
+//! other ingress; a gossip message's verdict waits for its processing result (applied: forward
+//! it; rejected: never forward, strike the sender; anything else: do not forward). Garbage from
+//! catch-up is reported.
+//!
+//! Outbound ([`run_outbound`]): every applied message updates the catch-up index; those that
+//! did not arrive by gossip (API, catch-up, chain) are published, so a group of nodes learns
+//! what one of them caught up on; the files of STORE messages are fetched into the local store.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alephd_db::{MessageRecord, MessageStatus};
+use alephd_message::ItemHash;
+use alephd_p2p::{GossipToken, MessageOrigin, P2pEvent, P2pHandle, PublishError, Verdict};
+use alephd_processor::{MessageEvent, Origin, ProcessorHandle, SubmitOutcome};
+use bytes::Bytes;
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{content::NetworkFetcher, index::SyncIndex, peers::PeerBook, wire};
+
+/// Gossip verdicts older than this are given up (gossipsub forgets unvalidated messages
+/// after a few heartbeats anyway).
+const VERDICT_TIMEOUT: Duration = Duration::from_secs(8);
+/// Messages from peers being queued at once (the processor group-commits them).
+const MAX_SUBMITS_IN_FLIGHT: usize = 512;
+/// Hashes remembered as received by gossip (not to be published again).
+const GOSSIP_MEMORY: usize = 200_000;
+/// Applied messages waiting to be published.
+const PUBLISH_QUEUE: usize = 8_192;
+/// STORE files waiting to be fetched, and fetched at once.
+const FILE_QUEUE: usize = 1_024;
+const FILE_FETCHES: usize = 4;
+/// STORE files being fetched or waiting for their next try.
+const FILE_TASKS: usize = 64;
+/// Tries per STORE file, 1 s, 2 s, 4 s … apart.
+const FILE_ATTEMPTS: u32 = 7;
+
+/// Gossip messages waiting for their processing result, by item hash.
+#[derive(Debug, Default)]
+pub(crate) struct Verdicts {
+    waiting: Mutex<HashMap<String, Vec<(GossipToken, Instant)>>>,
+}
+
+impl Verdicts {
+    fn wait(&self, hash: &str, token: GossipToken) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting
+                .entry(hash.to_owned())
+                .or_default()
+                .push((token, Instant::now()));
+        }
+    }
+
+    fn take(&self, hash: &str) -> Vec<GossipToken> {
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return Vec::new();
+        };
+        waiting
+            .remove(hash)
+            .map(|v| v.into_iter().map(|(t, _)| t).collect())
+            .unwrap_or_default()
+    }
+
+    fn expired(&self) -> Vec<GossipToken> {
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        waiting.retain(|_, tokens| {
+            tokens.retain(|(token, since)| {
+                let old = since.elapsed() > VERDICT_TIMEOUT;
+                if old {
+                    out.push(token.clone());
+                }
+                !old
+            });
+            !tokens.is_empty()
+        });
+        out
+    }
+}
+
+/// A bounded memory of hashes received by gossip.
+#[derive(Debug, Default)]
+pub(crate) struct GossipSeen {
+    inner: Mutex<(HashSet<String>, VecDeque<String>)>,
+}
+
+impl GossipSeen {
+    fn insert(&self, hash: &str) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let (set, order) = &mut *inner;
+        if set.insert(hash.to_owned()) {
+            order.push_back(hash.to_owned());
+            if order.len() > GOSSIP_MEMORY
+                && let Some(old) = order.pop_front()
+            {
+                set.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, hash: &str) -> bool {
+        self.inner
+            .lock()
+            .map(|inner| inner.0.contains(hash))
+            .unwrap_or(false)
+    }
+}
+
+/// What both loops share.
+#[derive(Debug, Clone)]
+pub(crate) struct Links {
+    pub(crate) p2p: P2pHandle,
+    pub(crate) processor: ProcessorHandle,
+    pub(crate) index: Arc<SyncIndex>,
+    pub(crate) fetcher: NetworkFetcher,
+    pub(crate) peers: Arc<PeerBook>,
+    pub(crate) verdicts: Arc<Verdicts>,
+    pub(crate) seen: Arc<GossipSeen>,
+}
+
+/// Consumes the network's events until they end or `cancel` fires.
+pub(crate) async fn run_inbound(
+    links: Links,
+    mut events: mpsc::Receiver<P2pEvent>,
+    cancel: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_SUBMITS_IN_FLIGHT));
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let event = tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = sweep.tick() => {
+                for token in links.verdicts.expired() {
+                    let _ = links.p2p.validate(token, Verdict::Ignore).await;
+                }
+                continue;
+            }
+            event = events.recv() => match event { Some(e) => e, None => break },
+        };
+        match event {
+            P2pEvent::Message { from, data, origin } => {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let links = links.clone();
+                tokio::spawn(async move {
+                    links.message_in(from, &data, origin).await;
+                    drop(permit);
+                });
+            }
+            P2pEvent::PeerAlive { from, announcement } => {
+                links.peers.alive(from, &announcement);
+            }
+            P2pEvent::PeerConnected { peer } => links.peers.connected(peer),
+            P2pEvent::PeerDisconnected { peer } => links.peers.disconnected(peer),
+            P2pEvent::PeerBanned { peer } => {
+                tracing::warn!(%peer, "peer banned for sending invalid data");
+                links.peers.banned(peer);
+            }
+        }
+    }
+}
+
+impl Links {
+    async fn message_in(&self, from: alephd_p2p::PeerId, data: &[u8], origin: MessageOrigin) {
+        let message = match wire::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(peer = %from, error = %e, "undecodable message from a peer");
+                let _ = match origin {
+                    MessageOrigin::Gossip(token) => self.p2p.validate(token, Verdict::Reject).await,
+                    MessageOrigin::CatchUp => self.p2p.report_invalid(from).await,
+                };
+                return;
+            }
+        };
+        let hash = message.item_hash().as_str().to_owned();
+        let token = match origin {
+            MessageOrigin::Gossip(token) => {
+                self.seen.insert(&hash);
+                // Registered before submitting: the result may come before `submit` returns.
+                self.verdicts.wait(&hash, token.clone());
+                Some(token)
+            }
+            MessageOrigin::CatchUp => None,
+        };
+        let verdict = match self.processor.submit(message, Origin::P2p).await {
+            Ok(SubmitOutcome::Queued) => return,
+            Ok(SubmitOutcome::Known(MessageStatus::Rejected)) => Verdict::Reject,
+            Ok(SubmitOutcome::Known(_)) => Verdict::Ignore,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot queue a message from a peer");
+                Verdict::Ignore
+            }
+        };
+        if token.is_some() {
+            for token in self.verdicts.take(&hash) {
+                let _ = self.p2p.validate(token, verdict).await;
+            }
+        }
+    }
+
+    async fn resolve(&self, event: &MessageEvent) {
+        let verdict = match event.status {
+            MessageStatus::Processed | MessageStatus::Forgotten => Verdict::Accept,
+            MessageStatus::Rejected => Verdict::Reject,
+            _ => Verdict::Ignore,
+        };
+        for token in self.verdicts.take(&event.item_hash) {
+            let _ = self.p2p.validate(token, verdict).await;
+        }
+    }
+}
+
+/// Follows the processor's results until it stops or `cancel` fires.
+pub(crate) async fn run_outbound(
+    links: Links,
+    mut results: broadcast::Receiver<MessageEvent>,
+    cancel: CancellationToken,
+) {
+    let (publish_tx, publish_rx) = mpsc::channel::<Bytes>(PUBLISH_QUEUE);
+    let (files_tx, files_rx) = mpsc::channel::<ItemHash>(FILE_QUEUE);
+    tokio::spawn(publisher(links.p2p.clone(), publish_rx, cancel.clone()));
+    tokio::spawn(file_fetcher(
+        links.fetcher.clone(),
+        files_rx,
+        cancel.clone(),
+    ));
+    loop {
+        let event = tokio::select! {
+            () = cancel.cancelled() => break,
+            event = results.recv() => event,
+        };
+        match event {
+            Ok(event) => {
+                links.resolve(&event).await;
+                if let Some(record) = &event.message {
+                    links.index.applied(record).await;
+                    if !links.seen.contains(&record.item_hash)
+                        && publish_tx.try_send(wire::wire_json(record)).is_err()
+                    {
+                        tracing::debug!("publish queue full; catch-up will carry the message");
+                    }
+                    if let Some(file) = store_file(record) {
+                        let _ = files_tx.try_send(file);
+                    }
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                // Missed results: the database has them; rebuild the index from it.
+                tracing::info!(missed, "p2p fell behind the processor; reloading the index");
+                if let Err(e) = links.index.load().await {
+                    tracing::warn!(error = %e, "reloading the catch-up index failed");
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+/// The file a STORE message references.
+fn store_file(record: &MessageRecord) -> Option<ItemHash> {
+    if record.message_type != "STORE" {
+        return None;
+    }
+    ItemHash::parse(record.content_item_hash.as_deref()?).ok()
+}
+
+async fn publisher(p2p: P2pHandle, mut queue: mpsc::Receiver<Bytes>, cancel: CancellationToken) {
+    loop {
+        let data = tokio::select! {
+            () = cancel.cancelled() => break,
+            data = queue.recv() => match data { Some(d) => d, None => break },
+        };
+        for attempt in 0..3u64 {
+            match p2p.publish_message(data.clone()).await {
+                Err(PublishError::Busy) => {
+                    tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await;
+                }
+                Err(PublishError::Stopped(_)) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "message not published");
+                    break;
+                }
+                Ok(()) => break,
+            }
+        }
+    }
+}
+
+async fn file_fetcher(
+    fetcher: NetworkFetcher,
+    mut queue: mpsc::Receiver<ItemHash>,
+    cancel: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(FILE_FETCHES));
+    let slots = Arc::new(Semaphore::new(FILE_TASKS));
+    loop {
+        let hash = tokio::select! {
+            () = cancel.cancelled() => break,
+            hash = queue.recv() => match hash { Some(h) => h, None => break },
+        };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (fetcher, permits) = (fetcher.clone(), permits.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            // Peers may get the file a little after the message: try again, backing off.
+            for attempt in 0..FILE_ATTEMPTS {
+                let Ok(permit) = permits.acquire().await else {
+                    return;
+                };
+                if fetcher.ensure_local(&hash).await {
+                    return;
+                }
+                drop(permit);
+                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+            }
+            tracing::info!(%hash, "STORE file not found on peers");
+        });
+    }
+}

@@ -1,0 +1,247 @@
+//! The p2p network between real `alephd daemon` processes on loopback: gossip and content
+//! fetching across five nodes, catch-up of a node that was down, and convergence after a
+//! partition heals. Every wait polls with a deadline; nothing asserts a duration.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
+
+#[path = "p2p/cluster.rs"]
+mod cluster;
+
+use std::time::Duration;
+
+use alephd_message::signature::EthAccount;
+use cluster::{Node, NodeOptions, post_all, same_root, signed_post, signed_store, wait_until};
+use sha2::{Digest, Sha256};
+
+/// The tests start many processes on two cores: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn hash_of(value: &serde_json::Value) -> String {
+    value["item_hash"].as_str().unwrap().to_owned()
+}
+
+async fn start_group(size: usize, first_bootstrap: Vec<String>) -> Vec<Node> {
+    let mut nodes = vec![
+        Node::start(NodeOptions {
+            bootstrap: first_bootstrap,
+            ..NodeOptions::default()
+        })
+        .await,
+    ];
+    for _ in 1..size {
+        let boot = nodes[0].multiaddr();
+        nodes.push(
+            Node::start(NodeOptions {
+                bootstrap: vec![boot],
+                ..NodeOptions::default()
+            })
+            .await,
+        );
+    }
+    nodes
+}
+
+async fn all_processed(nodes: &[Node], hash: &str) -> bool {
+    for node in nodes {
+        if node.status(hash).await.as_deref() != Some("processed") {
+            return false;
+        }
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_serve_a_message_and_a_file_posted_on_one() {
+    let _serial = SERIAL.lock().await;
+    let nodes = start_group(5, Vec::new()).await;
+    let everyone: Vec<&Node> = nodes.iter().collect();
+    let signer = EthAccount::generate();
+
+    let post = signed_post(&signer, 1, "P2P-FIVE");
+    nodes[0].post(&post).await;
+    let hash = hash_of(&post);
+    wait_until(
+        "the POST processed on all five nodes",
+        Duration::from_secs(60),
+        &everyone,
+        || all_processed(&nodes, &hash),
+    )
+    .await;
+
+    // A file only node 1 has, then a STORE message referencing it.
+    let file: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let file_hash = hex::encode(Sha256::digest(&file));
+    let added: serde_json::Value = nodes[0]
+        .http
+        .post(nodes[0].url("/api/v0/storage/add_file"))
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(added["hash"], file_hash.as_str(), "{added}");
+    let store = signed_store(&signer, &file_hash);
+    nodes[0].post(&store).await;
+    let store_hash = hash_of(&store);
+    wait_until(
+        "the STORE processed on all five nodes",
+        Duration::from_secs(60),
+        &everyone,
+        || all_processed(&nodes, &store_hash),
+    )
+    .await;
+    for node in &nodes[1..] {
+        let raw = node.url(&format!("/api/v0/storage/raw/{file_hash}"));
+        wait_until(
+            "the file fetched from peers",
+            Duration::from_secs(60),
+            &everyone,
+            || async {
+                match node.http.get(&raw).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let body = r.bytes().await.unwrap();
+                        hex::encode(Sha256::digest(&body)) == file_hash && body[..] == file[..]
+                    }
+                    _ => false,
+                }
+            },
+        )
+        .await;
+        let metrics = node.metrics().await;
+        assert!(
+            metrics["fetches_ok"].as_u64().unwrap() >= 1,
+            "the file came from a peer: {metrics}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_during_1000_posts_catches_up_after_restart() {
+    let _serial = SERIAL.lock().await;
+    let mut nodes = start_group(3, Vec::new()).await;
+    let late_dir = tempfile::tempdir().unwrap();
+    let boot = nodes[0].multiaddr();
+    let late = Node::start(NodeOptions {
+        bootstrap: vec![boot.clone()],
+        data_dir: Some(late_dir.path()),
+        ..NodeOptions::default()
+    })
+    .await;
+    // It knew the network, and one message, before going down.
+    let signer = EthAccount::generate();
+    let first = signed_post(&signer, 0, "P2P-LATE");
+    nodes[0].post(&first).await;
+    wait_until(
+        "the late node to get the first message",
+        Duration::from_secs(60),
+        &[&late],
+        || {
+            let late = &late;
+            let hash = hash_of(&first);
+            async move { late.status(&hash).await.as_deref() == Some("processed") }
+        },
+    )
+    .await;
+    drop(late.stop().await);
+
+    let messages: Vec<_> = (1..=1_000)
+        .map(|n| signed_post(&signer, n, "P2P-LATE"))
+        .collect();
+    post_all(&nodes[0], &messages, 16).await;
+    let online: Vec<&Node> = nodes.iter().collect();
+    wait_until(
+        "the online nodes to agree",
+        Duration::from_secs(120),
+        &online,
+        || same_root(&online, 1_001),
+    )
+    .await;
+
+    let late = Node::start(NodeOptions {
+        bootstrap: vec![boot],
+        data_dir: Some(late_dir.path()),
+        ..NodeOptions::default()
+    })
+    .await;
+    nodes.push(late);
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_until(
+        "the restarted node to catch up",
+        Duration::from_secs(120),
+        &all,
+        || same_root(&all, 1_001),
+    )
+    .await;
+    let delivered = nodes[3].metrics().await["sync_delivered"].as_u64().unwrap();
+    assert!(
+        delivered >= 1_000,
+        "caught up by range reconciliation: {delivered}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healed_partition_converges() {
+    let _serial = SERIAL.lock().await;
+    let left = start_group(2, Vec::new()).await;
+    let mut right = vec![Node::start(NodeOptions::default()).await];
+    let bridge_dir = tempfile::tempdir().unwrap();
+    right.push(
+        Node::start(NodeOptions {
+            bootstrap: vec![right[0].multiaddr()],
+            data_dir: Some(bridge_dir.path()),
+            ..NodeOptions::default()
+        })
+        .await,
+    );
+
+    let (alice, bob) = (EthAccount::generate(), EthAccount::generate());
+    let left_posts: Vec<_> = (0..100).map(|n| signed_post(&alice, n, "LEFT")).collect();
+    let right_posts: Vec<_> = (0..100).map(|n| signed_post(&bob, n, "RIGHT")).collect();
+    post_all(&left[0], &left_posts, 8).await;
+    post_all(&right[0], &right_posts, 8).await;
+    let (l, r): (Vec<&Node>, Vec<&Node>) = (left.iter().collect(), right.iter().collect());
+    wait_until(
+        "the left group to agree",
+        Duration::from_secs(60),
+        &l,
+        || same_root(&l, 100),
+    )
+    .await;
+    wait_until(
+        "the right group to agree",
+        Duration::from_secs(60),
+        &r,
+        || same_root(&r, 100),
+    )
+    .await;
+    assert_ne!(left[0].state_root().await, right[0].state_root().await);
+    for node in &left {
+        let connected = node.connected().await;
+        assert!(
+            right.iter().all(|r| !connected.contains(&r.peer_id)),
+            "the groups are apart"
+        );
+    }
+
+    // Heal: the right group's second node comes back knowing one node of each side.
+    let bridge = right.pop().unwrap();
+    drop(bridge.stop().await);
+    right.push(
+        Node::start(NodeOptions {
+            bootstrap: vec![right[0].multiaddr(), left[0].multiaddr()],
+            data_dir: Some(bridge_dir.path()),
+            ..NodeOptions::default()
+        })
+        .await,
+    );
+    let all: Vec<&Node> = left.iter().chain(right.iter()).collect();
+    wait_until(
+        "all nodes to agree after the heal",
+        Duration::from_secs(30),
+        &all,
+        || same_root(&all, 200),
+    )
+    .await;
+}
