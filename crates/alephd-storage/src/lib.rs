@@ -13,6 +13,7 @@ mod content_ref;
 mod dagpb;
 mod index;
 mod ingest;
+mod kubo_rpc;
 mod reader;
 mod store;
 
@@ -25,6 +26,7 @@ pub use content_ref::{
 };
 pub use dagpb::DecodeError;
 pub use ingest::{AddError, AddOptions, AddSession, Added, Engine, FileWriter, PinMode};
+pub use kubo_rpc::{FetchedBy, KuboFetchError, KuboRpcSource};
 pub use reader::{DirEntry, EntryKind, ReadError};
 pub use store::{
     ByteStream, CommitError, GcReport, InvalidPinOwner, OpenError, PinOwner, Stat, Store,
