@@ -235,6 +235,9 @@ impl MessageSink for PipelineSink {
             .iter()
             .map(|m| m.item_hash().as_str().to_owned())
             .collect();
+        // Confirmations first: a message applied before its confirmation is written would
+        // look unconfirmed to this node's writer for a moment and be anchored again.
+        add_confirmations(&self.db, &hashes, &confirmation).await?;
         let submitted = futures::stream::iter(parsed)
             .map(|m| self.processor.submit(m, origin))
             .buffer_unordered(SUBMIT_CONCURRENCY)
@@ -243,7 +246,7 @@ impl MessageSink for PipelineSink {
         for result in submitted {
             result.map_err(|e| SeamError(format!("queuing a replayed message: {e}")))?;
         }
-        add_confirmations(&self.db, &hashes, &confirmation).await
+        Ok(())
     }
 }
 
