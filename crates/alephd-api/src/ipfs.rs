@@ -17,7 +17,8 @@ use serde_json::json;
 
 use crate::{
     ApiState,
-    storage::{StorageApiError, add_multipart_file, check_length, serve_file, store},
+    storage::{StorageApiError, check_length, declared_length, serve_file, store},
+    upload,
 };
 
 pub(crate) fn routes() -> Router<ApiState> {
@@ -34,21 +35,32 @@ pub(crate) fn routes() -> Router<ApiState> {
         .layer(DefaultBodyLimit::disable())
 }
 
+/// Multipart `file`, with an optional `metadata` part carrying the signed STORE message.
 async fn add_file(
     State(state): State<ApiState>,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, StorageApiError> {
-    let store = store(&state)?;
-    let limit = store.config().max_unauthenticated_upload;
-    check_length(&headers, limit)?;
-    let (added, name) = add_multipart_file(
-        store,
+    let store = store(&state)?.clone();
+    let limits = (
+        store.config().max_unauthenticated_upload,
+        store.config().max_ipfs_file_size,
+    );
+    check_length(&headers, limits.1)?;
+    let upload = upload::read_upload(
+        &state,
+        &store,
         multipart,
-        AddOptions::new(Engine::Ipfs(Layout::V0), limit),
+        Engine::Ipfs(Layout::V0),
+        limits,
+        declared_length(&headers),
     )
     .await?;
-    Ok(Json(json!({"status": "success", "hash": added.cid.to_string(), "name": name, "size": added.size})).into_response())
+    let body = json!({
+        "status": "success", "hash": upload.added.cid.to_string(), "name": upload.name,
+        "size": upload.added.size,
+    });
+    upload::respond(&state, upload, body).await
 }
 
 async fn add_json(

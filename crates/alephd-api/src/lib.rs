@@ -14,8 +14,13 @@ mod messages;
 mod posts;
 mod websockets;
 // Storage engine routes (storage items, IPFS gateway, Kubo RPC subset).
+mod files;
 mod ipfs;
 mod storage;
+mod upload;
+// Balances, prices and costs; programs.
+mod billing;
+mod programs;
 
 pub use core::CoreApi;
 
@@ -59,6 +64,9 @@ pub fn router(state: ApiState) -> Router {
         .merge(addresses::routes())
         .merge(authorizations::routes())
         .merge(websockets::routes())
+        .merge(billing::routes())
+        .merge(files::routes())
+        .merge(programs::routes())
         .merge(storage::routes())
         .merge(ipfs::routes())
         .with_state(state)

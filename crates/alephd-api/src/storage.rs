@@ -18,7 +18,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use serde_json::json;
 
-use crate::ApiState;
+use crate::{ApiState, upload};
 
 /// Why a storage request failed; never leaks internals.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,10 @@ pub(crate) enum StorageApiError {
     TooLarge(u64),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    PaymentRequired(String),
     #[error("internal error")]
     Internal,
 }
@@ -42,6 +46,8 @@ impl IntoResponse for StorageApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(json!({"error": self.to_string()}))).into_response()
@@ -119,35 +125,6 @@ pub(crate) async fn add_body(
     opts: AddOptions,
 ) -> Result<Added, StorageApiError> {
     Ok(store.add_stream(body.into_data_stream(), opts).await?)
-}
-
-/// Adds the `file` part of a multipart upload (other parts are skipped).
-pub(crate) async fn add_multipart_file(
-    store: &Store,
-    mut multipart: Multipart,
-    opts: AddOptions,
-) -> Result<(Added, Option<String>), StorageApiError> {
-    let bad =
-        |e: axum::extract::multipart::MultipartError| StorageApiError::BadRequest(e.body_text());
-    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let name = field.file_name().map(str::to_owned);
-        let mut session = store.add_session(opts)?;
-        let mut file = session.file(None)?;
-        while let Some(chunk) = field.chunk().await.map_err(bad)? {
-            file.write(chunk).await?;
-        }
-        file.finish().await?;
-        let added = session
-            .commit()
-            .await?
-            .pop()
-            .ok_or(StorageApiError::Internal)?;
-        return Ok((added, name));
-    }
-    Err(StorageApiError::BadRequest("missing `file` part".into()))
 }
 
 /// A single `Range: bytes=…` request resolved against `size`: Ok(None) = whole file.
@@ -260,26 +237,50 @@ async fn add_json(
     Ok(success(&added).into_response())
 }
 
-/// Raw body or multipart `file`. A `metadata` part (signed STORE message) is not processed
-/// here yet: the file gets a grace pin and the client's own `POST /messages` pins it.
+/// Raw body, or multipart `file` with an optional `metadata` part carrying the signed STORE
+/// message (see [`crate::upload`]).
 async fn add_file(
     State(state): State<ApiState>,
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, StorageApiError> {
     let store = store(&state)?.clone();
-    let limit = store.config().max_unauthenticated_upload;
-    check_length(&headers, limit)?;
-    let opts = AddOptions::new(Engine::Storage, limit);
-    let added = if is_multipart(&headers) {
-        let multipart = <Multipart as axum::extract::FromRequest<()>>::from_request(request, &())
-            .await
-            .map_err(|e| StorageApiError::BadRequest(e.body_text()))?;
-        add_multipart_file(&store, multipart, opts).await?.0
-    } else {
-        add_body(&store, request.into_body(), opts).await?
-    };
-    Ok(success(&added).into_response())
+    let limits = (
+        store.config().max_unauthenticated_upload,
+        store.config().max_file_size,
+    );
+    if !is_multipart(&headers) {
+        check_length(&headers, limits.0)?;
+        let added = add_body(
+            &store,
+            request.into_body(),
+            AddOptions::new(Engine::Storage, limits.0),
+        )
+        .await?;
+        return Ok(success(&added).into_response());
+    }
+    check_length(&headers, limits.1)?;
+    let multipart = <Multipart as axum::extract::FromRequest<()>>::from_request(request, &())
+        .await
+        .map_err(|e| StorageApiError::BadRequest(e.body_text()))?;
+    let upload = upload::read_upload(
+        &state,
+        &store,
+        multipart,
+        Engine::Storage,
+        limits,
+        declared_length(&headers),
+    )
+    .await?;
+    let body = json!({"status": "success", "hash": upload.added.content.to_string()});
+    upload::respond(&state, upload, body).await
+}
+
+/// The request's Content-Length, when declared.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
 }
 
 async fn raw(

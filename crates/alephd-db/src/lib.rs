@@ -12,8 +12,10 @@
 
 mod aggregates;
 mod batch;
+mod costs;
 mod db;
 mod error;
+mod files;
 mod messages;
 mod model;
 mod pending;
@@ -23,8 +25,10 @@ mod state_root;
 mod unconfirmed;
 
 pub use aggregates::{AggregateListFilter, AggregateSort};
+pub use costs::{BalanceRecord, CostLine, CreditEntry, Removal};
 pub use db::{Conn, Db, DbConfig, ReadConn, WriteTx};
 pub use error::DbError;
+pub use files::{FilePin, VmRecord};
 pub use model::{
     AggregateElement, AggregateRecord, ForgottenRecord, MergedPost, MessageRecord, MessageStatus,
     PendingRecord, PostRecord, RejectedRecord, StatusRecord,
@@ -44,6 +48,16 @@ pub mod ops {
     pub use crate::batch::{
         confirmations_for, delete_pending as delete_pending_many, enqueue_many, insert_messages,
         set_statuses, statuses,
+    };
+    pub use crate::costs::{
+        balances_of, cost_owners, costs_of, credit_entries_of, delete_costs, delete_removal,
+        insert_costs, insert_credit_entries, insert_removal, list_balances, list_costs,
+        list_credit_balances, owner_cost_total, owner_resources, removal, removals_due,
+        upsert_balance,
+    };
+    pub use crate::files::{
+        delete_file_pin, delete_vm, file_pin, files_of_owner, insert_file_pin, insert_vm,
+        pins_of_file, programs_on_message, tag_latest, vm, vm_versions, vms_using,
     };
     pub use crate::messages::{
         add_confirmation, append_forgotten_by, channels, confirmations, delete_message, forgotten,

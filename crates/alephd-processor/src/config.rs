@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::billing::BillingConfig;
+
 /// How the pipeline batches, retries and waits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -24,6 +26,8 @@ pub struct ProcessorConfig {
     pub submit_capacity: usize,
     /// Threads verifying signatures of a batch.
     pub verify_threads: usize,
+    /// Balances, prices and the removal of unpaid resources.
+    pub billing: BillingConfig,
 }
 
 impl Default for ProcessorConfig {
@@ -37,6 +41,7 @@ impl Default for ProcessorConfig {
             event_capacity: 4096,
             submit_capacity: 8192,
             verify_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -60,7 +65,7 @@ impl ProcessorConfig {
         if !(self.max_backoff_secs.is_finite() && self.max_backoff_secs >= 0.0) {
             return Err("processor.max_backoff_secs must be a non-negative number".into());
         }
-        Ok(())
+        self.billing.validate()
     }
 
     /// Backoff before attempt `retries + 1`: full jitter, uniform in `[0, min(2^retries, cap)]`.

@@ -5,7 +5,10 @@
 //! INVALID_FORMAT (code 0). The stored content is the received text unless a default
 //! (`address`, `time`) had to be filled in.
 
-use alephd_message::{Address, IncomingMessage, ItemHash, MAX_TIME, MessageType};
+use alephd_message::{
+    Address, IncomingMessage, ItemHash, MAX_TIME, MessageContent, MessageType,
+    content::{InstanceContent, ProgramContent, StoreContent},
+};
 use serde_json::{Map, Value};
 
 use crate::ProcessingError;
@@ -45,11 +48,9 @@ pub(crate) enum Body {
         hashes: Vec<ItemHash>,
         aggregates: Vec<String>,
     },
-    Store {
-        file_hash: Option<String>,
-        reference: Option<String>,
-    },
-    Other,
+    Store(Box<StoreContent>),
+    Program(Box<ProgramContent>),
+    Instance(Box<InstanceContent>),
 }
 
 impl Content {
@@ -126,7 +127,8 @@ impl Content {
     /// `content.ref` (a hash or free text) of POST and STORE.
     pub(crate) fn reference(&self) -> Option<&str> {
         match &self.body {
-            Body::Post { reference, .. } | Body::Store { reference, .. } => reference.as_deref(),
+            Body::Post { reference, .. } => reference.as_deref(),
+            Body::Store(store) => store.reference.as_deref(),
             _ => None,
         }
     }
@@ -134,7 +136,7 @@ impl Content {
     /// `content.item_hash` of a STORE.
     pub(crate) fn file_hash(&self) -> Option<&str> {
         match &self.body {
-            Body::Store { file_hash, .. } => file_hash.as_deref(),
+            Body::Store(store) => Some(store.item_hash.as_str()),
             _ => None,
         }
     }
@@ -157,14 +159,15 @@ impl Body {
             MessageType::Post => parse_post(object),
             MessageType::Aggregate => parse_aggregate(object),
             MessageType::Forget => parse_forget(object),
-            MessageType::Store => Ok(Body::Store {
-                file_hash: object
-                    .get("item_hash")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                reference: reference(object.get("ref"))?,
-            }),
-            MessageType::Program | MessageType::Instance => Ok(Body::Other),
+            MessageType::Store | MessageType::Program | MessageType::Instance => {
+                match MessageContent::from_object(message_type, object) {
+                    Ok(MessageContent::Store(c)) => Ok(Body::Store(Box::new(c))),
+                    Ok(MessageContent::Program(c)) => Ok(Body::Program(c)),
+                    Ok(MessageContent::Instance(c)) => Ok(Body::Instance(c)),
+                    Ok(_) => Err(ProcessingError::format("content does not match its type")),
+                    Err(e) => Err(ProcessingError::new(e.error_code(), e.to_string())),
+                }
+            }
         }
     }
 }

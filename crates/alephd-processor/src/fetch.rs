@@ -34,6 +34,12 @@ pub trait ContentFetcher: Send + Sync + std::fmt::Debug {
         hash: &'a ItemHash,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<u8>, FetchError>>;
+
+    /// The local content store files are pinned in, when this fetcher reads one: STORE
+    /// messages need their file there (else they wait, code 4).
+    fn store(&self) -> Option<&alephd_storage::Store> {
+        None
+    }
 }
 
 /// A node without a content store yet: every non-inline message waits (code 3) and is
@@ -157,5 +163,9 @@ impl ContentFetcher for StoreFetcher {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<u8>, FetchError>> {
         Box::pin(self.read(hash, limit))
+    }
+
+    fn store(&self) -> Option<&alephd_storage::Store> {
+        Some(&self.store)
     }
 }

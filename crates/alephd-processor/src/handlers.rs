@@ -5,6 +5,8 @@
 pub(crate) mod aggregate;
 pub(crate) mod forget;
 pub(crate) mod post;
+pub(crate) mod store;
+pub(crate) mod vm;
 
 use std::cmp::Ordering;
 
@@ -12,9 +14,19 @@ use alephd_db::{Conn, MessageRecord};
 use alephd_message::{IncomingMessage, MessageType};
 
 use crate::{
+    billing::BillingConfig,
     content::Content,
     pipeline::{ApplyError, Effects},
 };
+
+/// What handlers need besides the transaction: the clock, the file store, billing rules.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: f64,
+    /// The local content store (files are pinned and released in it), when the node has one.
+    pub(crate) store: Option<&'a alephd_storage::Store>,
+    pub(crate) billing: &'a BillingConfig,
+}
 
 /// What to do with a message that passed its checks.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,16 +44,16 @@ pub(crate) async fn process(
     message: &IncomingMessage,
     content: &Content,
     record: &MessageRecord,
-    now: f64,
+    ctx: &Ctx<'_>,
     effects: &mut Effects,
 ) -> Result<Disposition, ApplyError> {
     match message.message_type() {
-        MessageType::Post => post::process(conn, content, record).await,
+        MessageType::Post => post::process(conn, message, content, record, ctx).await,
         MessageType::Aggregate => aggregate::process(conn, content, record, effects).await,
-        MessageType::Forget => forget::process(conn, message, content, record, now, effects).await,
-        // STORE, PROGRAM and INSTANCE are recorded; their effects come with their issue.
-        MessageType::Store | MessageType::Program | MessageType::Instance => {
-            Ok(Disposition::Processed)
+        MessageType::Forget => forget::process(conn, message, content, record, ctx, effects).await,
+        MessageType::Store => store::process(conn, message, content, record, ctx).await,
+        MessageType::Program | MessageType::Instance => {
+            vm::process(conn, message, content, record, ctx).await
         }
     }
 }

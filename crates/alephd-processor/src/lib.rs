@@ -12,12 +12,14 @@
 //! targets arriving later), and a `security` grant re-queues the PERMISSION_DENIED
 //! rejections it would have allowed. `alephd_db::ops::state_root` checks it.
 
+pub mod billing;
 mod config;
 mod content;
 mod error;
 mod event;
 mod fetch;
 mod handlers;
+pub mod lifecycle;
 mod permissions;
 mod pipeline;
 mod service;

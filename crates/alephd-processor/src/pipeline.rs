@@ -17,9 +17,9 @@ use tokio::sync::broadcast;
 
 use crate::{
     ContentFetcher, MessageEvent, ProcessingError, ProcessorConfig, ProcessorError,
-    content::Content,
+    content::{Body, Content},
     fetch::{FetchError, MAX_FETCHED_CONTENT},
-    handlers::{self, Disposition},
+    handlers::{self, Ctx, Disposition},
     permissions::{self, Action},
     verify,
 };
@@ -221,6 +221,13 @@ impl Pipeline {
         match Content::parse(&text, &message) {
             Ok(content) => {
                 let owner = Some(content.address.as_str().to_owned());
+                if let Err(e) = self.ensure_file(&content).await {
+                    return Prepared {
+                        pending,
+                        checked: Err(e),
+                        owner,
+                    };
+                }
                 Prepared {
                     pending,
                     checked: Ok((message, content, size)),
@@ -232,6 +239,39 @@ impl Pipeline {
                 checked: Err(e),
                 owner: None,
             },
+        }
+    }
+
+    /// A STORE's file must be in the local store before the message is applied: fetch it
+    /// (from peers, through the fetcher) when it is not. Outside the transaction, like every
+    /// network wait. Still missing → FILE_UNAVAILABLE (4), retried.
+    async fn ensure_file(&self, content: &Content) -> Result<(), ProcessingError> {
+        let (Body::Store(store_content), Some(store)) = (&content.body, self.fetcher.store())
+        else {
+            return Ok(());
+        };
+        let Ok(target) = store_content
+            .item_hash
+            .as_str()
+            .parse::<alephd_storage::ContentRef>()
+        else {
+            return Ok(()); // the handler rejects the hash
+        };
+        if matches!(store.stat(&target).await, Ok(Some(_))) {
+            return Ok(());
+        }
+        let limit = store.config().max_file_size as usize;
+        let unavailable = |reason: String| ProcessingError::new(ErrorCode::FileUnavailable, reason);
+        self.fetcher
+            .fetch(store_content.item_type, &store_content.item_hash, limit)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        match store.stat(&target).await {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(unavailable(format!(
+                "file {} could not be fetched into the store",
+                store_content.item_hash
+            ))),
         }
     }
 
@@ -291,9 +331,15 @@ impl Pipeline {
                     writes.stale = true;
                 }
                 let record = record(message, content, *size, item.pending.reception_time);
-                apply(conn, message, content, &record, now, effects)
-                    .await
-                    .map(|d| (d, record))
+                let ctx = Ctx {
+                    now,
+                    store: self.fetcher.store(),
+                    billing: &self.config.billing,
+                };
+                match apply(conn, message, content, &record, &ctx, effects).await {
+                    Ok(d) => stored_size(conn, message, record).await.map(|r| (d, r)),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(ApplyError::Invalid(e.clone())),
         };
@@ -436,7 +482,7 @@ async fn apply(
     message: &IncomingMessage,
     content: &Content,
     record: &MessageRecord,
-    now: f64,
+    ctx: &Ctx<'_>,
     effects: &mut Effects,
 ) -> Result<Disposition, ApplyError> {
     let action = Action {
@@ -449,7 +495,7 @@ async fn apply(
         aggregate_key: content.key(),
     };
     permissions::authorize(conn, &action).await?;
-    handlers::process(conn, message, content, record, now, effects).await
+    handlers::process(conn, message, content, record, ctx, effects).await
 }
 
 /// The row an applied message becomes.
@@ -479,6 +525,20 @@ fn record(
         size,
         reception_time,
     }
+}
+
+/// A STORE message's size is its file's (what the API serves as `size`).
+async fn stored_size(
+    conn: &mut Conn,
+    message: &IncomingMessage,
+    mut record: MessageRecord,
+) -> Result<MessageRecord, ApplyError> {
+    if message.message_type() == MessageType::Store
+        && let Some(pin) = ops::file_pin(conn, &record.item_hash).await?
+    {
+        record.size = pin.size;
+    }
+    Ok(record)
 }
 
 /// Queues again the PERMISSION_DENIED rejections of owners whose delegations changed.

@@ -90,8 +90,9 @@ impl Processor {
         let (events, _) = broadcast::channel(config.event_capacity);
         let (submit_tx, submit_rx) = mpsc::channel(config.submit_capacity);
         let wake = Arc::new(Notify::new());
-        let pipeline = Pipeline::new(db.clone(), fetcher, config.clone(), events.clone());
+        let pipeline = Pipeline::new(db.clone(), fetcher.clone(), config.clone(), events.clone());
         let handle = ProcessorHandle {
+            billing: Arc::new(config.billing.clone()),
             db: db.clone(),
             submit: submit_tx,
             events,
@@ -103,10 +104,17 @@ impl Processor {
             config.ingest_batch,
             wake.clone(),
         ));
+        let lifecycle = tokio::spawn(lifecycle_loop(
+            db.clone(),
+            fetcher.store().cloned(),
+            config.billing.clone(),
+            shutdown.clone(),
+        ));
         let worker = tokio::spawn(worker_loop(db, pipeline, wake, shutdown));
         let task = tokio::spawn(async move {
             let result = worker.await?;
             ingest.abort();
+            lifecycle.abort();
             result
         });
         (handle, task)
@@ -116,6 +124,7 @@ impl Processor {
 /// Client of the processor: submit messages, watch results. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ProcessorHandle {
+    billing: Arc<crate::billing::BillingConfig>,
     db: Db,
     submit: mpsc::Sender<SubmitRequest>,
     events: broadcast::Sender<MessageEvent>,
@@ -181,6 +190,11 @@ impl ProcessorHandle {
     /// Every processing result from now on (slow receivers lag and skip).
     pub fn subscribe(&self) -> broadcast::Receiver<MessageEvent> {
         self.events.subscribe()
+    }
+
+    /// The billing rules the processor applies (the API checks uploads against them).
+    pub fn billing(&self) -> &crate::billing::BillingConfig {
+        &self.billing
     }
 
     /// The state database (for reads).
@@ -305,6 +319,41 @@ async fn worker_loop(
             _ = shutdown.cancelled() => return Ok(()),
             _ = wake.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+/// Every `check_interval_secs`: the balance check, then removals past their grace period and
+/// garbage collection. Failures are logged and retried at the next period.
+async fn lifecycle_loop(
+    db: Db,
+    store: Option<alephd_storage::Store>,
+    config: crate::billing::BillingConfig,
+    shutdown: CancellationToken,
+) {
+    let period = Duration::from_secs_f64(config.check_interval_secs);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        match crate::lifecycle::balance_sweep(&db, &config, now()).await {
+            Ok(r) if r.to_removing + r.to_processed > 0 => {
+                tracing::info!(
+                    removing = r.to_removing,
+                    restored = r.to_processed,
+                    "balance check"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "balance check failed"),
+        }
+        match crate::lifecycle::removal_pass(&db, store.as_ref(), &config, now()).await {
+            Ok(r) if r.removed > 0 => {
+                tracing::info!(removed = r.removed, "unpaid resources removed")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "removal pass failed"),
         }
     }
 }

@@ -9,7 +9,7 @@ use alephd_db::{Conn, DbError, ForgottenRecord, MessageRecord, MessageStatus, op
 use alephd_message::{Address, ErrorCode, IncomingMessage, MessageType};
 use serde_json::json;
 
-use super::{Disposition, aggregate, post};
+use super::{Ctx, Disposition, aggregate, post, store};
 use crate::{
     ProcessingError,
     content::{Body, Content},
@@ -22,7 +22,7 @@ pub(crate) async fn process(
     message: &IncomingMessage,
     content: &Content,
     record: &MessageRecord,
-    now: f64,
+    ctx: &Ctx<'_>,
     _effects: &mut Effects,
 ) -> Result<Disposition, ApplyError> {
     let Body::Forget { hashes, aggregates } = &content.body else {
@@ -70,13 +70,14 @@ pub(crate) async fn process(
     }
     for target in &live {
         check_target(conn, message, &Target::of_message(target)).await?;
+        check_not_in_use(conn, target).await?;
     }
     for target in &already {
         check_target(conn, message, &Target::of_tombstone(target)).await?;
     }
     let by = vec![record.item_hash.clone()];
     for target in &live {
-        forget_message(conn, target, &by, now).await?;
+        forget_message(conn, target, &by, ctx).await?;
     }
     for target in &already {
         ops::append_forgotten_by(conn, &target.item_hash, &record.item_hash).await?;
@@ -85,7 +86,7 @@ pub(crate) async fn process(
         ops::insert_tombstone(conn, owner, key, &record.item_hash, content.time).await?;
         for element in elements {
             if let Some(target) = ops::message(conn, &element.item_hash).await? {
-                forget_message(conn, &target, &by, now).await?;
+                forget_message(conn, &target, &by, ctx).await?;
             }
         }
     }
@@ -164,8 +165,9 @@ async fn forget_message(
     conn: &mut Conn,
     target: &MessageRecord,
     by: &[String],
-    now: f64,
+    ctx: &Ctx<'_>,
 ) -> Result<(), ApplyError> {
+    let now = ctx.now;
     tombstone(conn, target, by, now).await?;
     ops::delete_message(conn, &target.item_hash).await?;
     match target.message_type.as_str() {
@@ -175,7 +177,30 @@ async fn forget_message(
                 aggregate::recompute(conn, &element.owner, &element.key).await?;
             }
         }
+        "STORE" => store::release_file(conn, ctx.store, &target.item_hash, true).await?,
+        "PROGRAM" | "INSTANCE" => {
+            ops::delete_vm(conn, &target.item_hash).await?;
+            ops::delete_costs(conn, &target.item_hash).await?;
+            ops::delete_removal(conn, &target.item_hash).await?;
+        }
         _ => {}
+    }
+    Ok(())
+}
+
+/// A STORE used by a live VM (as code, runtime, data, volume or parent) stays (503).
+async fn check_not_in_use(conn: &mut Conn, target: &MessageRecord) -> Result<(), ApplyError> {
+    if target.message_type != MessageType::Store.as_str() {
+        return Ok(());
+    }
+    let users = ops::vms_using(conn, &target.item_hash).await?;
+    if let Some(vm) = users.first() {
+        return Err(ProcessingError::new(
+            ErrorCode::ForgetNotAllowed,
+            format!("{} is used by the VM {vm}", target.item_hash),
+        )
+        .with_details(json!({"used_by": users}))
+        .into());
     }
     Ok(())
 }

@@ -2,18 +2,34 @@
 //! content is the amend with the newest `(content.time, item_hash)`, whatever the arrival order.
 
 use alephd_db::{Conn, MessageRecord, PostRecord, ops};
-use alephd_message::{Address, ErrorCode};
+use alephd_message::{Address, ErrorCode, IncomingMessage};
+use serde_json::Value;
 
-use super::{Disposition, version_cmp};
-use crate::{ProcessingError, content::Content, pipeline::ApplyError};
+use super::{Ctx, Disposition, version_cmp};
+use crate::{
+    ProcessingError,
+    billing::{self, TrustedPost},
+    content::Content,
+    pipeline::ApplyError,
+};
+
+/// Post types the node consumes itself (balances and credits).
+const TRUSTED_TYPES: [&str; 4] = [
+    "balances-update",
+    "aleph_credit_distribution",
+    "aleph_credit_expense",
+    "aleph_credit_transfer",
+];
 
 /// The post type that marks an amend.
 pub(crate) const AMEND: &str = "amend";
 
 pub(crate) async fn process(
     conn: &mut Conn,
+    message: &IncomingMessage,
     content: &Content,
     record: &MessageRecord,
+    ctx: &Ctx<'_>,
 ) -> Result<Disposition, ApplyError> {
     let post_type = content.content_type.clone().unwrap_or_default();
     let mut row = PostRecord {
@@ -27,6 +43,9 @@ pub(crate) async fn process(
         latest_amend: None,
     };
     if row.post_type != AMEND {
+        if TRUSTED_TYPES.contains(&row.post_type.as_str()) {
+            apply_trusted(conn, message, content, record, ctx).await?;
+        }
         ops::insert_post(conn, &row).await?;
         return Ok(Disposition::Processed);
     }
@@ -88,4 +107,25 @@ pub(crate) async fn refresh_latest(conn: &mut Conn, original: &str) -> Result<()
         .map(|p| p.item_hash);
     ops::set_latest_amend(conn, original, latest.as_deref()).await?;
     Ok(())
+}
+
+/// Balance and credit effects of the node's own post types.
+async fn apply_trusted(
+    conn: &mut Conn,
+    message: &IncomingMessage,
+    content: &Content,
+    record: &MessageRecord,
+    ctx: &Ctx<'_>,
+) -> Result<(), ApplyError> {
+    let parsed: Value = serde_json::from_str(&content.json).unwrap_or(Value::Null);
+    let post = TrustedPost {
+        item_hash: &record.item_hash,
+        sender: message.sender().as_str(),
+        owner: content.address.as_str(),
+        channel: record.channel.as_deref(),
+        post_type: content.content_type.as_deref().unwrap_or_default(),
+        body: parsed.get("content"),
+        time: message.time(),
+    };
+    billing::apply_trusted_post(conn, ctx.billing, &post, ctx.now).await
 }

@@ -153,6 +153,41 @@ async def main():
         error = await reader.get_message_error(wire["item_hash"])
         check(error is not None and error["error_code"] == 1, "forged signature → code 1", error)
 
+        # Files: create_store (storage engine: file + signed STORE in one multipart request),
+        # then download_file; the message is processed with the file's size.
+        import hashlib
+        import os as _os
+        data = _os.urandom(200_000)
+        store, status = await client.create_store(file_content=data, channel=CHANNEL, sync=True)
+        check(status == MessageStatus.PROCESSED, "create_store (storage) processed", status)
+        check(store.content.item_hash == hashlib.sha256(data).hexdigest(), "STORE names the sha256",
+              store.content.item_hash)
+        check(await reader.download_file(store.content.item_hash) == data,
+              "download_file round-trips the bytes")
+        got = await reader.get_message(store.item_hash)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{API}/api/v0/messages/{store.item_hash}") as r:
+                size = (await r.json())["message"]["size"]
+        check(size == len(data), "processed STORE message has the file's size", size)
+
+        # IPFS engine: ipfs/add_file then POST /messages.
+        data2 = _os.urandom(70_000)
+        store2, status = await client.create_store(file_content=data2, storage_engine="ipfs",
+                                                   channel=CHANNEL, sync=True)
+        check(status == MessageStatus.PROCESSED, "create_store (ipfs) processed", status)
+        check(store2.content.item_hash.startswith("Qm"), "ipfs STORE names a CID",
+              store2.content.item_hash)
+        check(await reader.download_file(store2.content.item_hash) == data2,
+              "download_file (CID) round-trips the bytes")
+
+        # A STORE whose file is not on the node waits (code 4), it is not processed.
+        missing = hashlib.sha256(b"never uploaded").hexdigest()
+        _, status, _ = await client.submit(
+            {"address": alice.get_address(), "time": time.time(), "item_type": "storage",
+             "item_hash": missing}, MessageType.store, channel=CHANNEL, sync=True,
+            raise_on_rejected=False)
+        check(status == MessageStatus.PENDING, "STORE of an absent file stays pending", status)
+
     print("SDK FLOW OK")
 
 
