@@ -30,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 pub(crate) enum BenchCommand {
     /// Messages/s through the whole pipeline, pre-queued, submitted, and over HTTP.
     Ingest(IngestArgs),
+    /// Gossip between real daemons on loopback: propagation latency and throughput.
+    P2p(crate::bench_p2p::P2pBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +76,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     match command {
         BenchCommand::Ingest(args) => runtime.block_on(ingest(args)),
+        BenchCommand::P2p(args) => runtime.block_on(crate::bench_p2p::run(args)),
     }
 }
 

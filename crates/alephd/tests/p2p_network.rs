@@ -245,3 +245,51 @@ async fn a_healed_partition_converges() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_comes_from_an_http_peer_when_no_p2p_peer_has_it() {
+    let _serial = SERIAL.lock().await;
+    let holder = Node::start(NodeOptions::default()).await;
+    // Not connected over p2p: it only knows the holder's HTTP API.
+    let fetcher = Node::start(NodeOptions {
+        env: vec![(
+            "ALEPHD_P2P__HTTP_PEERS".to_owned(),
+            format!("[\"{}\"]", holder.daemon.api_url()),
+        )],
+        ..NodeOptions::default()
+    })
+    .await;
+    let file: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    let file_hash = hex::encode(Sha256::digest(&file));
+    let added: serde_json::Value = holder
+        .http
+        .post(holder.url("/api/v0/storage/add_file"))
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(added["hash"], file_hash.as_str(), "{added}");
+    // The STORE message reaches the fetcher directly (its API), the file over HTTP.
+    let store = signed_store(&EthAccount::generate(), &file_hash);
+    fetcher.post(&store).await;
+    let raw = fetcher.url(&format!("/api/v0/storage/raw/{file_hash}"));
+    wait_until(
+        "the file fetched from the HTTP peer",
+        Duration::from_secs(60),
+        &[&holder, &fetcher],
+        || async {
+            match fetcher.http.get(&raw).send().await {
+                Ok(r) if r.status().is_success() => r.bytes().await.unwrap()[..] == file[..],
+                _ => false,
+            }
+        },
+    )
+    .await;
+    assert!(
+        fetcher.connected().await.is_empty(),
+        "no p2p peer was involved"
+    );
+}
