@@ -103,7 +103,6 @@ impl Network {
             p2p: self.p2p.clone(),
             processor,
             index: self.index.clone(),
-            fetcher: self.fetcher,
             peers: peers.clone(),
             verdicts: Arc::default(),
             seen: Arc::default(),

@@ -95,24 +95,6 @@ impl NetworkFetcher {
         }
     }
 
-    /// Makes sure `hash` is in the local store, fetching it from peers if needed (a STORE
-    /// message's file). Returns whether it is there now.
-    pub(crate) async fn ensure_local(&self, hash: &ItemHash) -> bool {
-        let Ok(target) = hash.as_str().parse::<ContentRef>() else {
-            return false;
-        };
-        if matches!(self.store.stat(&target).await, Ok(Some(_))) {
-            return true;
-        }
-        match self.p2p.fetch_content(hash).await {
-            Ok(bytes) => self.save(hash, bytes).await,
-            Err(e) => {
-                tracing::debug!(%hash, error = %e, "file not found on peers");
-                false
-            }
-        }
-    }
-
     /// Writes verified bytes into the local store (kept for the grace period unless a
     /// message pins them).
     async fn save(&self, hash: &ItemHash, bytes: Bytes) -> bool {

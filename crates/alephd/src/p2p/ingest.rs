@@ -7,7 +7,7 @@
 //!
 //! Outbound ([`run_outbound`]): every applied message updates the catch-up index; those that
 //! did not arrive by gossip (API, catch-up, chain) are published, so a group of nodes learns
-//! what one of them caught up on; the files of STORE messages are fetched into the local store.
+//! what one of them caught up on. (STORE files come through the processor's fetcher.)
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -15,15 +15,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alephd_db::{MessageRecord, MessageStatus};
-use alephd_message::ItemHash;
+use alephd_db::MessageStatus;
 use alephd_p2p::{GossipToken, MessageOrigin, P2pEvent, P2pHandle, PublishError, Verdict};
 use alephd_processor::{MessageEvent, Origin, ProcessorHandle, SubmitOutcome};
 use bytes::Bytes;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{content::NetworkFetcher, index::SyncIndex, peers::PeerBook, wire};
+use super::{index::SyncIndex, peers::PeerBook, wire};
 
 /// Gossip verdicts older than this are given up (gossipsub forgets unvalidated messages
 /// after a few heartbeats anyway).
@@ -34,13 +33,6 @@ const MAX_SUBMITS_IN_FLIGHT: usize = 512;
 const GOSSIP_MEMORY: usize = 200_000;
 /// Applied messages waiting to be published.
 const PUBLISH_QUEUE: usize = 8_192;
-/// STORE files waiting to be fetched, and fetched at once.
-const FILE_QUEUE: usize = 1_024;
-const FILE_FETCHES: usize = 4;
-/// STORE files being fetched or waiting for their next try.
-const FILE_TASKS: usize = 64;
-/// Tries per STORE file, 1 s, 2 s, 4 s … apart.
-const FILE_ATTEMPTS: u32 = 7;
 
 /// Gossip messages waiting for their processing result, by item hash.
 #[derive(Debug, Default)]
@@ -123,7 +115,6 @@ pub(crate) struct Links {
     pub(crate) p2p: P2pHandle,
     pub(crate) processor: ProcessorHandle,
     pub(crate) index: Arc<SyncIndex>,
-    pub(crate) fetcher: NetworkFetcher,
     pub(crate) peers: Arc<PeerBook>,
     pub(crate) verdicts: Arc<Verdicts>,
     pub(crate) seen: Arc<GossipSeen>,
@@ -230,13 +221,7 @@ pub(crate) async fn run_outbound(
     cancel: CancellationToken,
 ) {
     let (publish_tx, publish_rx) = mpsc::channel::<Bytes>(PUBLISH_QUEUE);
-    let (files_tx, files_rx) = mpsc::channel::<ItemHash>(FILE_QUEUE);
     tokio::spawn(publisher(links.p2p.clone(), publish_rx, cancel.clone()));
-    tokio::spawn(file_fetcher(
-        links.fetcher.clone(),
-        files_rx,
-        cancel.clone(),
-    ));
     loop {
         let event = tokio::select! {
             () = cancel.cancelled() => break,
@@ -252,9 +237,6 @@ pub(crate) async fn run_outbound(
                     {
                         tracing::debug!("publish queue full; catch-up will carry the message");
                     }
-                    if let Some(file) = store_file(record) {
-                        let _ = files_tx.try_send(file);
-                    }
                 }
             }
             Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -267,14 +249,6 @@ pub(crate) async fn run_outbound(
             Err(broadcast::error::RecvError::Closed) => break,
         }
     }
-}
-
-/// The file a STORE message references.
-fn store_file(record: &MessageRecord) -> Option<ItemHash> {
-    if record.message_type != "STORE" {
-        return None;
-    }
-    ItemHash::parse(record.content_item_hash.as_deref()?).ok()
 }
 
 async fn publisher(p2p: P2pHandle, mut queue: mpsc::Receiver<Bytes>, cancel: CancellationToken) {
@@ -296,39 +270,5 @@ async fn publisher(p2p: P2pHandle, mut queue: mpsc::Receiver<Bytes>, cancel: Can
                 Ok(()) => break,
             }
         }
-    }
-}
-
-async fn file_fetcher(
-    fetcher: NetworkFetcher,
-    mut queue: mpsc::Receiver<ItemHash>,
-    cancel: CancellationToken,
-) {
-    let permits = Arc::new(Semaphore::new(FILE_FETCHES));
-    let slots = Arc::new(Semaphore::new(FILE_TASKS));
-    loop {
-        let hash = tokio::select! {
-            () = cancel.cancelled() => break,
-            hash = queue.recv() => match hash { Some(h) => h, None => break },
-        };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        let (fetcher, permits) = (fetcher.clone(), permits.clone());
-        tokio::spawn(async move {
-            let _slot = slot;
-            // Peers may get the file a little after the message: try again, backing off.
-            for attempt in 0..FILE_ATTEMPTS {
-                let Ok(permit) = permits.acquire().await else {
-                    return;
-                };
-                if fetcher.ensure_local(&hash).await {
-                    return;
-                }
-                drop(permit);
-                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
-            }
-            tracing::info!(%hash, "STORE file not found on peers");
-        });
     }
 }
