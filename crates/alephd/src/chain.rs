@@ -13,8 +13,8 @@ use alephd_chain::{
     MessageSink, Provenance, Reader, SeamError, UnconfirmedSource, Writer,
 };
 use alephd_db::{Db, MessageRecord, ops};
-use alephd_message::IncomingMessage;
-use alephd_processor::{Origin, ProcessorHandle};
+use alephd_message::{IncomingMessage, ItemHash, ItemType};
+use alephd_processor::{ContentFetcher, Origin, ProcessorHandle};
 use alephd_storage::{AddError, AddOptions, ContentRef, Engine, Layout, PinMode, PinOwner, Store};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -33,12 +33,13 @@ const SUBMIT_CONCURRENCY: usize = 256;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts the reader (and the writer when a sync key is configured) if `[chain]` is enabled.
-/// The tasks end when `cancel` fires.
+/// Archives are read from `store`, else through `fetcher` (peers), else from the configured
+/// `archive_sources`. The tasks end when `cancel` fires.
 pub(crate) fn spawn(
     config: &ChainConfig,
     data_dir: &Path,
     db: &Db,
-    store: &Store,
+    (store, fetcher): (&Store, Arc<dyn ContentFetcher>),
     processor: &ProcessorHandle,
     cancel: &CancellationToken,
 ) -> anyhow::Result<JoinSet<()>> {
@@ -46,7 +47,11 @@ pub(crate) fn spawn(
     if !config.enabled {
         return Ok(tasks);
     }
-    let archives = Arc::new(StoreArchives::new(store.clone(), &config.archive_sources)?);
+    let archives = Arc::new(StoreArchives::new(
+        store.clone(),
+        fetcher,
+        &config.archive_sources,
+    )?);
     let sink = Arc::new(PipelineSink {
         db: db.clone(),
         processor: processor.clone(),
@@ -82,15 +87,22 @@ pub(crate) async fn join(mut tasks: JoinSet<()>) {
 /// Archives in the content store, addressed by CIDv0 like `ipfs add`.
 struct StoreArchives {
     store: Store,
+    /// The processor's fetcher: local store, then p2p peers and HTTP peers, CID-checked.
+    fetcher: Arc<dyn ContentFetcher>,
     sources: Vec<String>,
     http: reqwest::Client,
     pin: PinOwner,
 }
 
 impl StoreArchives {
-    fn new(store: Store, sources: &[String]) -> anyhow::Result<Self> {
+    fn new(
+        store: Store,
+        fetcher: Arc<dyn ContentFetcher>,
+        sources: &[String],
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             store,
+            fetcher,
             sources: sources
                 .iter()
                 .map(|s| s.trim_end_matches('/').to_owned())
@@ -177,6 +189,14 @@ impl ArchiveStore for StoreArchives {
         if let Some(bytes) = self.read_local(&item).await? {
             return Ok(bytes);
         }
+        if let Some(bytes) = self.fetch_from_peers(id).await {
+            match self.keep(id, item, bytes).await {
+                Err(ArchiveError::Mismatch { actual, .. }) => {
+                    tracing::warn!(archive = %id, %actual, "chain: a peer served bytes that do not match the archive CID; not used");
+                }
+                other => return other,
+            }
+        }
         for base in &self.sources {
             let bytes = match self.download(base, id).await {
                 Ok(Some(b)) => b,
@@ -186,20 +206,50 @@ impl ArchiveStore for StoreArchives {
                     continue;
                 }
             };
-            // The store computes the CID of what it adds and refuses anything else.
-            match self
-                .store
-                .add_bytes(bytes.clone().into(), self.options(Some(item)))
-                .await
-            {
-                Ok(_) => return Ok(bytes),
-                Err(AddError::Mismatch { actual, .. }) => {
-                    tracing::warn!(archive = %id, source = %base, actual = %actual, "chain: source served bytes that do not match the archive CID; not used");
+            match self.keep(id, item, bytes).await {
+                Err(ArchiveError::Mismatch { actual, .. }) => {
+                    tracing::warn!(archive = %id, source = %base, %actual, "chain: source served bytes that do not match the archive CID; not used");
                 }
-                Err(e) => return Err(ArchiveError::Backend(e.to_string())),
+                other => return other,
             }
         }
         Err(ArchiveError::NotFound(id.clone()))
+    }
+}
+
+impl StoreArchives {
+    /// Asks the network (p2p peers, HTTP peers); `None` when nobody has it.
+    async fn fetch_from_peers(&self, id: &ArchiveId) -> Option<Vec<u8>> {
+        let hash = ItemHash::parse(id.as_str()).ok()?;
+        let limit = usize::try_from(MAX_ARCHIVE_BYTES).unwrap_or(usize::MAX);
+        match self.fetcher.fetch(ItemType::Ipfs, &hash, limit).await {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                tracing::debug!(archive = %id, error = %e, "chain: archive not available from peers");
+                None
+            }
+        }
+    }
+
+    /// Stores and pins fetched bytes; the store computes their CID and refuses a mismatch.
+    async fn keep(
+        &self,
+        id: &ArchiveId,
+        item: ContentRef,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<u8>, ArchiveError> {
+        match self
+            .store
+            .add_bytes(bytes.clone().into(), self.options(Some(item)))
+            .await
+        {
+            Ok(_) => Ok(bytes),
+            Err(AddError::Mismatch { actual, .. }) => Err(ArchiveError::Mismatch {
+                id: id.clone(),
+                actual: actual.to_string(),
+            }),
+            Err(e) => Err(ArchiveError::Backend(e.to_string())),
+        }
     }
 }
 

@@ -43,12 +43,14 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         network.fetcher(),
         cancel.clone(),
     );
+    // Chain archives come from the local store, then peers, like message content.
+    let archive_fetcher = network.fetcher();
     let (network_routes, network_task) = network.attach(processor.clone(), cancel.clone()).await?;
     let chain_tasks = crate::chain::spawn(
         &config.chain,
         data_dir.root(),
         &db,
-        &store,
+        (&store, archive_fetcher),
         &processor,
         &cancel,
     )?;

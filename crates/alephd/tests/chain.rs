@@ -270,4 +270,31 @@ async fn a_fresh_node_rebuilds_the_sync_nodes_state_from_the_chain() {
         .collect();
     assert_eq!(heights.len(), 20);
     assert!(heights.windows(2).all(|w| w[0] <= w[1]), "{heights:?}");
+    drop(b);
+
+    // Node C: no archive source of its own; archives come through the node's content
+    // fetcher from its peers (here A as an HTTP peer, `[p2p] http_peers`).
+    let dir_c = tempfile::tempdir().unwrap();
+    let config_c = write_config(
+        dir_c.path(),
+        &format!(
+            "[p2p]\nhttp_peers = [\"{}\"]\n\n{}",
+            a.api_url(),
+            chain_section(&anvil.url(), &contract, &emitter, "")
+        ),
+    );
+    let c = DaemonBuilder::new(BIN)
+        .arg("--config")
+        .arg(config_c.to_str().unwrap())
+        .start()
+        .unwrap();
+    let api_c = c.api_url();
+    let mut on_c = eventually("C replays every message", &[&a, &c], || {
+        confirmations(&api_c, &hashes)
+    })
+    .await;
+    on_c.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(on_a, on_c);
+    let root_c = get(&format!("{api_c}/api/v0/state_root.json")).await;
+    assert_eq!(root_a, root_c);
 }
