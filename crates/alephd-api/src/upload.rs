@@ -13,7 +13,7 @@ use alephd_message::{
     content::{PaymentType, StoreContent},
 };
 use alephd_processor::{Origin, SubmitOutcome, WaitOutcome, billing};
-use alephd_storage::{AddOptions, Added, ContentRef, Engine, Store};
+use alephd_storage::{AddOptions, Added, ContentRef, Engine, PinMode, PinOwner, Store};
 use axum::{
     Json,
     extract::Multipart,
@@ -78,6 +78,11 @@ pub(crate) async fn read_upload(
                 if let Some(m) = &message {
                     opts.max_size = limits.1;
                     opts.expect = Some(expected(&m.content)?);
+                    // Kept for its message: processing pins it under the same owner, a
+                    // rejection turns this pin into a grace pin.
+                    let owner = PinOwner::new(m.message.item_hash().as_str())
+                        .map_err(|e| StorageApiError::BadRequest(e.to_string()))?;
+                    opts.pin = PinMode::Owner(owner);
                 }
                 let mut session = store.add_session(opts)?;
                 let mut file = session.file(None)?;

@@ -415,6 +415,9 @@ impl Pipeline {
             owner: item.owner.clone(),
         };
         ops::insert_rejected(conn, &rejected).await?;
+        if let Some(store) = self.fetcher.store() {
+            handlers::store::release_upload_pin(store, &p.message, &p.item_hash).await;
+        }
         writes.deleted.push(p.id);
         // Another copy (other signature) may still be queued: it keeps the status pending.
         let others = ops::pending_for_hash(conn, &p.item_hash).await?;

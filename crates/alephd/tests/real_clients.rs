@@ -8,6 +8,8 @@ use std::{path::Path, process::Command};
 use alephd_testing::{DaemonBuilder, node_modules, python, repo_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_alephd");
+/// Address of the key (32 × 0x33) `lifecycle_flow.py` signs its balances-update posts with.
+const ORACLE: &str = "0x5CbDd86a2FA8Dc4bDdd8a8f69dBa48572EeC07FB";
 
 fn clients_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
@@ -33,6 +35,26 @@ fn python_sdk_flow() {
         .arg(clients_dir().join("sdk_flow.py"))
         .arg(daemon.api_url());
     run_flow(command, "SDK FLOW OK", || daemon.log());
+}
+
+/// Unpaid files: periods shortened to seconds through the daemon's environment config.
+#[test]
+fn python_sdk_unpaid_files_lifecycle() {
+    let daemon = DaemonBuilder::new(BIN)
+        .env(
+            "ALEPHD_PROCESSOR__BILLING__BALANCE_SENDERS",
+            format!("[\"{ORACLE}\"]"),
+        )
+        .env("ALEPHD_PROCESSOR__BILLING__FREE_STORE_MIB", "0.0")
+        .env("ALEPHD_PROCESSOR__BILLING__CHECK_INTERVAL_SECS", "0.5")
+        .env("ALEPHD_PROCESSOR__BILLING__REMOVAL_GRACE_SECS", "6.0")
+        .start()
+        .unwrap();
+    let mut command = Command::new(python());
+    command
+        .arg(clients_dir().join("lifecycle_flow.py"))
+        .arg(daemon.api_url());
+    run_flow(command, "LIFECYCLE FLOW OK", || daemon.log());
 }
 
 #[test]

@@ -202,3 +202,30 @@ pub(crate) async fn release_file(
     }
     Ok(())
 }
+
+/// A rejected STORE gives up the pin its authenticated upload placed under its hash: the
+/// file falls back to a grace pin (best effort; a failure only keeps the file longer).
+pub(crate) async fn release_upload_pin(store: &Store, raw_message: &str, item_hash: &str) {
+    let Ok(message) = IncomingMessage::from_json(raw_message.as_bytes()) else {
+        return;
+    };
+    let Some(Ok(parsed)) = message.parse_inline_content() else {
+        return;
+    };
+    let MessageContent::Store(content) = parsed.content else {
+        return;
+    };
+    let (Ok(target), Ok(owner)) = (
+        content.item_hash.as_str().parse::<ContentRef>(),
+        PinOwner::new(item_hash),
+    ) else {
+        return;
+    };
+    if matches!(store.unpin(&target, &owner).await, Ok(true))
+        && let Ok(Some(stat)) = store.stat(&target).await
+        && stat.pins == 0
+        && let Err(e) = store.grace_pin(&target).await
+    {
+        tracing::warn!(error = %e, %item_hash, "could not grace-pin a rejected upload");
+    }
+}
