@@ -5,10 +5,10 @@
 //! it is a root. Blocks enter only through [`commit_blocks`] (after their children), leave only
 //! through [`collect`]; both run inside one write transaction under the store's writer lock.
 
-use std::path::Path;
+use std::{collections::HashMap, path::Path};
 
 use sqlx::{
-    Row, SqliteConnection,
+    QueryBuilder, Row, Sqlite, SqliteConnection,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
@@ -248,65 +248,104 @@ pub(crate) struct Collected {
 }
 
 /// Collects up to `limit` queued roots. Returns `None` when the queue is empty.
+///
+/// Set-based: a handful of statements per batch and per DAG level, whatever the batch size
+/// (per-row statements cost a round trip to SQLite's thread each, which dominated GC time).
 pub(crate) async fn collect(
     conn: &mut SqliteConnection,
     limit: i64,
 ) -> Result<Option<Collected>, sqlx::Error> {
-    let queued: Vec<BlockDigest> = sqlx::query("SELECT digest FROM gc_queue LIMIT ?")
+    // Scratch tables, private to this connection; emptied before use.
+    sqlx::query("CREATE TEMP TABLE IF NOT EXISTS gc_batch (digest BLOB PRIMARY KEY) WITHOUT ROWID")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS gc_level \
+         (digest BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM gc_batch")
+        .execute(&mut *conn)
+        .await?;
+    let taken = sqlx::query("INSERT INTO gc_batch SELECT digest FROM gc_queue LIMIT ?")
         .bind(limit)
-        .fetch_all(&mut *conn)
+        .execute(&mut *conn)
         .await?
-        .into_iter()
-        .filter_map(|r| digest_of_row(r.get(0)))
-        .collect();
-    if queued.is_empty() {
+        .rows_affected();
+    if taken == 0 {
         return Ok(None);
     }
-    let mut out = Collected::default();
-    let mut stack = Vec::new();
-    for digest in queued {
-        sqlx::query("DELETE FROM gc_queue WHERE digest = ?")
-            .bind(&digest.0[..])
-            .execute(&mut *conn)
-            .await?;
-        if pin_count(conn, &digest).await? > 0 {
-            continue;
-        }
-        let root = sqlx::query("DELETE FROM roots WHERE digest = ?")
-            .bind(&digest.0[..])
-            .execute(&mut *conn)
-            .await?;
-        if root.rows_affected() == 1 {
-            out.roots += 1;
-            sqlx::query("DELETE FROM storage_items WHERE root = ?")
-                .bind(&digest.0[..])
-                .execute(&mut *conn)
-                .await?;
-            stack.push(digest);
-        }
-    }
-    // Iterative, not recursive: DAGs can be deep and come from peers.
-    while let Some(digest) = stack.pop() {
-        let row = sqlx::query(
-            "UPDATE blocks SET refs = refs - 1 WHERE digest = ? RETURNING refs, size, links",
-        )
-        .bind(&digest.0[..])
-        .fetch_optional(&mut *conn)
+    sqlx::query("DELETE FROM gc_queue WHERE digest IN (SELECT digest FROM gc_batch)")
+        .execute(&mut *conn)
         .await?;
-        let Some(row) = row else { continue };
-        if row.get::<i64, _>(0) > 0 {
-            continue;
-        }
-        sqlx::query("DELETE FROM blocks WHERE digest = ?")
-            .bind(&digest.0[..])
+    // Pinned again since it was queued: not garbage.
+    sqlx::query(
+        "DELETE FROM gc_batch WHERE EXISTS (SELECT 1 FROM pins WHERE pins.digest = gc_batch.digest)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let dead_roots: Vec<BlockDigest> = sqlx::query(
+        "DELETE FROM roots WHERE digest IN (SELECT digest FROM gc_batch) RETURNING digest",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .filter_map(|r| digest_of_row(r.get(0)))
+    .collect();
+    sqlx::query("DELETE FROM storage_items WHERE root IN (SELECT digest FROM gc_batch)")
+        .execute(&mut *conn)
+        .await?;
+    let mut out = Collected {
+        roots: dead_roots.len() as u64,
+        ..Collected::default()
+    };
+    // Level by level (iterative: DAGs can be deep and come from peers): each block loses one
+    // reference per dead parent link (or dead root row); blocks reaching zero die and their
+    // links make the next level.
+    let mut level: HashMap<BlockDigest, i64> = dead_roots.into_iter().map(|d| (d, 1)).collect();
+    while !level.is_empty() {
+        sqlx::query("DELETE FROM gc_level")
             .execute(&mut *conn)
             .await?;
-        out.bytes += row.get::<i64, _>(1) as u64;
-        out.blocks.push(digest);
-        stack.extend(decode_links(row.get(2)));
+        let entries: Vec<(BlockDigest, i64)> = level.drain().collect();
+        for chunk in entries.chunks(LEVEL_CHUNK) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO gc_level (digest, n) ");
+            insert.push_values(chunk, |mut row, (digest, n)| {
+                row.push_bind(&digest.0[..]).push_bind(*n);
+            });
+            insert.build().execute(&mut *conn).await?;
+        }
+        let rows = sqlx::query(
+            "UPDATE blocks SET refs = refs - (SELECT n FROM gc_level WHERE gc_level.digest = blocks.digest) \
+             WHERE digest IN (SELECT digest FROM gc_level) RETURNING digest, refs, size, links",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            if row.get::<i64, _>(1) > 0 {
+                continue;
+            }
+            let Some(digest) = digest_of_row(row.get(0)) else {
+                continue;
+            };
+            out.bytes += row.get::<i64, _>(2) as u64;
+            out.blocks.push(digest);
+            for child in decode_links(row.get(3)) {
+                *level.entry(child).or_default() += 1;
+            }
+        }
+        sqlx::query(
+            "DELETE FROM blocks WHERE refs <= 0 AND digest IN (SELECT digest FROM gc_level)",
+        )
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(Some(out))
 }
+
+/// Rows per multi-row insert into `gc_level` (two parameters each, under SQLite's limit).
+const LEVEL_CHUNK: usize = 10_000;
 
 /// Counts for `stat`/metrics: (blocks, bytes, roots, pins).
 pub(crate) async fn totals(

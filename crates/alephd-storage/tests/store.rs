@@ -284,3 +284,35 @@ async fn car_export_imports_into_another_data_dir_with_the_same_root() -> anyhow
     assert_eq!(store_c.totals().await?.blocks, 0);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_counts_a_chunk_repeated_within_and_across_files() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path()).await;
+    let chunk = data(262_144, 7);
+    // Four identical leaves: the root links the same block four times.
+    let repeated: Vec<u8> = chunk.repeat(4);
+    let mut with_tail = chunk.clone();
+    with_tail.extend(data(1000, 8));
+    let owner = PinOwner::new("b".repeat(64))?;
+    let mut none = AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30);
+    none.pin = PinMode::None;
+    let mut pinned = AddOptions::new(Engine::Ipfs(Layout::V0), 1 << 30);
+    pinned.pin = PinMode::Owner(owner.clone());
+    let gone = store.add_bytes(repeated.into(), none).await?;
+    let kept = store.add_bytes(with_tail.clone().into(), pinned).await?;
+    // Blocks: the shared leaf, `gone`'s root, `kept`'s tail leaf and root.
+    assert_eq!(store.totals().await?.blocks, 4);
+
+    let report = store.gc().await?;
+    assert_eq!((report.roots, report.blocks), (1, 1), "only `gone`'s root");
+    assert!(store.stat(&gone.content).await?.is_none());
+    assert_eq!(read_all(&store, &kept.content, 0..u64::MAX).await?, with_tail);
+
+    assert!(store.unpin(&kept.content, &owner).await?);
+    let report = store.gc().await?;
+    assert_eq!((report.roots, report.blocks), (1, 3));
+    assert_eq!(store.totals().await?.blocks, 0);
+    assert_eq!(walk(&dir.path().join("blocks")), 0);
+    Ok(())
+}
