@@ -57,6 +57,28 @@ fn python_sdk_unpaid_files_lifecycle() {
     run_flow(command, "LIFECYCLE FLOW OK", || daemon.log());
 }
 
+/// PROGRAM and INSTANCE messages made with the SDK; the test's key is trusted for balances
+/// and credits.
+#[test]
+fn python_sdk_programs_and_instances() {
+    let daemon = DaemonBuilder::new(BIN)
+        .env(
+            "ALEPHD_PROCESSOR__BILLING__BALANCE_SENDERS",
+            format!("[\"{ORACLE}\"]"),
+        )
+        .env(
+            "ALEPHD_PROCESSOR__BILLING__CREDIT_SENDERS",
+            format!("[\"{ORACLE}\"]"),
+        )
+        .start()
+        .unwrap();
+    let mut command = Command::new(python());
+    command
+        .arg(clients_dir().join("vm_flow.py"))
+        .arg(daemon.api_url());
+    run_flow(command, "VM FLOW OK", || daemon.log());
+}
+
 #[test]
 fn aleph_cli_flow() {
     let daemon = DaemonBuilder::new(BIN).start().unwrap();
