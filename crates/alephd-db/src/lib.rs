@@ -18,6 +18,7 @@ mod error;
 mod files;
 mod messages;
 mod model;
+mod peers;
 mod pending;
 mod posts;
 mod query;
@@ -33,6 +34,7 @@ pub use model::{
     AggregateElement, AggregateRecord, ForgottenRecord, MergedPost, MessageRecord, MessageStatus,
     PendingRecord, PostRecord, RejectedRecord, StatusRecord,
 };
+pub use peers::PeerRecord;
 pub use pending::{EnqueueOutcome, NewPending};
 pub use posts::PostFilter;
 pub use query::{Cursor, MessageFilter, SortBy, SortOrder};
@@ -64,6 +66,7 @@ pub mod ops {
         insert_forgotten, insert_message, insert_rejected, message, owner_channels,
         owner_post_types, rejected, rejected_for_owner, set_status, status, type_counts,
     };
+    pub use crate::peers::{peers_seen_since, prune_peers, upsert_peer};
     pub use crate::pending::{
         count as pending_count, delete as delete_pending, enqueue, for_hash as pending_for_hash,
         next_attempt, reschedule, take_ready,

@@ -11,6 +11,7 @@
 mod content;
 mod index;
 mod ingest;
+mod peer_table;
 mod peers;
 mod routes;
 mod wire;
@@ -31,6 +32,7 @@ use self::{
     content::{ContentCheck, NetworkFetcher, StoreContent},
     index::SyncIndex,
     ingest::Links,
+    peer_table::PeerTable,
     peers::PeerBook,
 };
 
@@ -45,6 +47,7 @@ pub(crate) struct Network {
     task: JoinHandle<()>,
     index: Arc<SyncIndex>,
     fetcher: NetworkFetcher,
+    db: Db,
 }
 
 impl Network {
@@ -75,6 +78,7 @@ impl Network {
             task: service.task,
             index,
             fetcher,
+            db: db.clone(),
         })
     }
 
@@ -104,11 +108,13 @@ impl Network {
             processor,
             index: self.index.clone(),
             peers: peers.clone(),
+            table: PeerTable::spawn(self.db.clone(), cancel.clone()),
             verdicts: Arc::default(),
             seen: Arc::default(),
         };
         tokio::spawn(ingest::run_outbound(links.clone(), results, cancel.clone()));
         tokio::spawn(ingest::run_inbound(links, self.events, cancel));
+        let redialled = peer_table::redial_known(&self.db, &self.p2p).await;
         // Peers that connected while the index was loading were refused: compare now.
         for peer in self.p2p.peers().await.unwrap_or_default() {
             if let Ok(peer) = peer.peer_id.parse() {
@@ -119,6 +125,7 @@ impl Network {
             peer_id = %self.p2p.local_peer_id(),
             listen = ?self.p2p.listen_addrs().await.unwrap_or_default(),
             messages = loaded,
+            known_peers_dialled = redialled,
             "p2p network started"
         );
         let routes = routes::routes(routes::NetworkApi {

@@ -293,3 +293,46 @@ async fn a_file_comes_from_an_http_peer_when_no_p2p_peer_has_it() {
         "no p2p peer was involved"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_finds_its_peers_in_the_peer_table() {
+    let _serial = SERIAL.lock().await;
+    let hub = Node::start(NodeOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeOptions {
+        bootstrap: vec![hub.multiaddr()],
+        data_dir: Some(dir.path()),
+        ..NodeOptions::default()
+    })
+    .await;
+    let hub_addr = hub.multiaddr();
+    wait_until(
+        "the hub's ALIVE announcement",
+        Duration::from_secs(60),
+        &[&hub, &node],
+        || async {
+            let peers = node.get_json("/api/v0/p2p/peers.json").await;
+            peers["known"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["p2p_address"] == hub_addr.as_str())
+        },
+    )
+    .await;
+    drop(node.stop().await);
+
+    // No --bootstrap this time: only the peer table knows the hub.
+    let node = Node::start(NodeOptions {
+        data_dir: Some(dir.path()),
+        ..NodeOptions::default()
+    })
+    .await;
+    wait_until(
+        "the restarted node to dial the hub from its peer table",
+        Duration::from_secs(30),
+        &[&hub, &node],
+        || async { node.connected().await.contains(&hub.peer_id) },
+    )
+    .await;
+}

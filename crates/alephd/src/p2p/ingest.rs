@@ -22,7 +22,7 @@ use bytes::Bytes;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{index::SyncIndex, peers::PeerBook, wire};
+use super::{index::SyncIndex, peer_table::PeerTable, peers::PeerBook, wire};
 
 /// Gossip verdicts older than this are given up (gossipsub forgets unvalidated messages
 /// after a few heartbeats anyway).
@@ -116,6 +116,7 @@ pub(crate) struct Links {
     pub(crate) processor: ProcessorHandle,
     pub(crate) index: Arc<SyncIndex>,
     pub(crate) peers: Arc<PeerBook>,
+    pub(crate) table: PeerTable,
     pub(crate) verdicts: Arc<Verdicts>,
     pub(crate) seen: Arc<GossipSeen>,
 }
@@ -152,6 +153,7 @@ pub(crate) async fn run_inbound(
             }
             P2pEvent::PeerAlive { from, announcement } => {
                 links.peers.alive(from, &announcement);
+                links.table.alive(from, &announcement);
             }
             P2pEvent::PeerConnected { peer } => links.peers.connected(peer),
             P2pEvent::PeerDisconnected { peer } => links.peers.disconnected(peer),
