@@ -20,8 +20,9 @@ pub use config::{ChainConfig, ConfigError, SecretKey};
 pub use reader::{Reader, ReaderError, SyncStats};
 pub use rpc::{RpcClient, RpcError};
 pub use seams::{
-    ArchiveError, ArchiveId, ArchiveStore, CheckpointKey, CheckpointStore, Confirmation,
-    DirArchiveStore, FileCheckpointStore, MessageSink, Provenance, SeamError, UnconfirmedSource,
+    ArchiveError, ArchiveId, ArchiveStore, Checkpoint, CheckpointKey, CheckpointStore,
+    Confirmation, DeferredArchive, DirArchiveStore, FileCheckpointStore, MessageSink, Provenance,
+    SeamError, UnconfirmedSource,
 };
 pub use sender::{SendError, Sent, TxSender};
 pub use writer::{Anchored, Writer, WriterError};

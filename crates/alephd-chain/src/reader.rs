@@ -11,9 +11,14 @@ use crate::abi::{self, SyncContractEvent};
 use crate::config::{ChainConfig, ConfigError};
 use crate::rpc::{RawLog, RpcClient, RpcError};
 use crate::seams::{
-    ArchiveError, ArchiveId, ArchiveStore, CheckpointKey, CheckpointStore, Confirmation,
-    MessageSink, Provenance, SeamError,
+    ArchiveError, ArchiveId, ArchiveStore, Checkpoint, CheckpointKey, CheckpointStore,
+    Confirmation, DeferredArchive, MessageSink, Provenance, SeamError,
 };
+
+/// Most archives a reader keeps owing before it holds its checkpoint instead.
+const MAX_DEFERRED: usize = 10_000;
+/// Deferred archives asked for again per pass.
+const RETRIES_PER_PASS: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReaderError {
@@ -36,7 +41,7 @@ pub struct SyncStats {
     pub ignored: u64,
     /// Last block fully processed (the checkpoint), if the pass moved it.
     pub last_block: Option<u64>,
-    /// The archive that stopped the pass (unavailable now; retried next pass).
+    /// The last archive found unavailable in this pass (deferred, retried every pass).
     pub waiting_for: Option<ArchiveId>,
 }
 
@@ -55,8 +60,8 @@ pub struct Reader {
 enum Outcome {
     Delivered(u64),
     Ignored,
-    /// Its archive cannot be had now: stop before this log and try again later.
-    Wait(ArchiveId),
+    /// Its archive cannot be had now: deferred with its confirmation.
+    Wait(ArchiveId, Confirmation),
 }
 
 /// What became of a SyncEvent payload.
@@ -96,18 +101,29 @@ impl Reader {
     }
 
     /// Processes every block buried under `confirmations` after the checkpoint, saving the
-    /// checkpoint after each range. Logs are delivered in chain order; a pass interrupted by
-    /// an error delivers the rest of its range again next time (the sink is idempotent).
+    /// checkpoint after each range. Logs are delivered in chain order; an archive that cannot
+    /// be fetched is deferred (kept in the checkpoint, retried at the start of every pass,
+    /// delivered when it comes) so one lost archive never stops the replay. A pass
+    /// interrupted by an error delivers the rest of its range again (the sink is idempotent).
     pub async fn sync_once(&self) -> Result<SyncStats, ReaderError> {
         let mut stats = SyncStats::default();
+        let mut state = self.checkpoints.load(&self.key).await?;
+        self.retry_deferred(&mut state, &mut stats).await?;
         let head = self.rpc.block_number().await?;
         let Some(safe) = head.checked_sub(self.cfg.confirmations) else {
             return Ok(stats);
         };
-        let mut from = match self.checkpoints.load(&self.key).await? {
+        let mut from = match state.last_block {
             Some(done) => done.saturating_add(1),
             None => self.cfg.start_block,
         };
+        if from > safe.saturating_add(1) {
+            tracing::warn!(
+                checkpoint = from - 1,
+                head,
+                "chain reader: checkpoint is ahead of the chain (another chain at this RPC URL?); waiting"
+            );
+        }
         let topics = [
             abi::topic(abi::SYNC_EVENT_SIG),
             abi::topic(abi::MESSAGE_EVENT_SIG),
@@ -130,25 +146,86 @@ impl Reader {
                 match self.handle_log(log, &mut times).await? {
                     Outcome::Delivered(n) => stats.messages += n,
                     Outcome::Ignored => stats.ignored += 1,
-                    Outcome::Wait(id) => {
-                        // Everything before this log's block is done; its block is redone.
-                        if let Some(done) = log.block_number.checked_sub(1)
-                            && done >= from
-                        {
-                            self.checkpoints.save(&self.key, done).await?;
-                            stats.last_block = Some(done);
+                    Outcome::Wait(id, conf) => {
+                        if state.deferred.len() >= MAX_DEFERRED {
+                            // Too much history missing to keep going: hold here instead.
+                            tracing::error!(archive = %id, block = log.block_number, "chain reader: {MAX_DEFERRED} archives already deferred; holding the checkpoint before this block");
+                            if let Some(done) = log.block_number.checked_sub(1)
+                                && done >= from
+                            {
+                                state.last_block = Some(done);
+                                self.checkpoints.save(&self.key, &state).await?;
+                                stats.last_block = Some(done);
+                            }
+                            stats.waiting_for = Some(id);
+                            return Ok(stats);
                         }
-                        tracing::warn!(block = log.block_number, tx = %log.tx_hash, archive = %id, "chain reader: archive unavailable; holding the checkpoint before this block, retrying next poll");
+                        let d = DeferredArchive::new(&id, &conf);
+                        if !state.deferred.contains(&d) {
+                            tracing::warn!(archive = %id, block = log.block_number, tx = %log.tx_hash, "chain reader: archive unavailable; deferred, retried every poll");
+                            state.deferred.push(d);
+                        }
                         stats.waiting_for = Some(id);
-                        return Ok(stats);
                     }
                 }
             }
-            self.checkpoints.save(&self.key, to).await?;
+            state.last_block = Some(to);
+            self.checkpoints.save(&self.key, &state).await?;
             stats.last_block = Some(to);
             from = to + 1;
         }
         Ok(stats)
+    }
+
+    /// Tries a few deferred archives again; delivered or hopeless ones leave the list.
+    async fn retry_deferred(
+        &self,
+        state: &mut Checkpoint,
+        stats: &mut SyncStats,
+    ) -> Result<(), ReaderError> {
+        if state.deferred.is_empty() {
+            return Ok(());
+        }
+        // Still-missing ones go to the back, so every archive gets its turn.
+        let mut rest = Vec::with_capacity(state.deferred.len());
+        let mut again = Vec::new();
+        let mut changed = false;
+        for (i, d) in std::mem::take(&mut state.deferred).into_iter().enumerate() {
+            if i >= RETRIES_PER_PASS {
+                rest.push(d);
+                continue;
+            }
+            let Some(id) = ArchiveId::parse(&d.archive) else {
+                changed = true;
+                continue;
+            };
+            let at = format!("deferred archive of block {} tx {}", d.height, d.tx_hash);
+            match self.fetch_archive(&id, &at, 1).await {
+                Batch::Messages(mut archive) => {
+                    let messages = archive
+                        .pop()
+                        .and_then(|a| a.get("content").cloned())
+                        .map_or(Batch::Ignore, |c| messages_of(&c, &at));
+                    if let Batch::Messages(messages) = messages {
+                        stats.messages += messages.len() as u64;
+                        self.sink
+                            .deliver(messages, Provenance::Archive, d.confirmation())
+                            .await?;
+                        tracing::info!(archive = %id, block = d.height, "chain reader: deferred archive delivered");
+                    }
+                    changed = true;
+                }
+                Batch::Ignore => changed = true,
+                Batch::Wait(_) => again.push(d),
+            }
+        }
+        changed |= !again.is_empty() && !rest.is_empty();
+        rest.append(&mut again);
+        state.deferred = rest;
+        if changed {
+            self.checkpoints.save(&self.key, state).await?;
+        }
+        Ok(())
     }
 
     /// Polls until `shutdown` fires; failures are logged and retried next poll.
@@ -225,7 +302,7 @@ impl Reader {
                 let messages = match self.messages_of_sync(&message, &at).await {
                     Batch::Messages(m) => m,
                     Batch::Ignore => return Ok(Outcome::Ignored),
-                    Batch::Wait(id) => return Ok(Outcome::Wait(id)),
+                    Batch::Wait(id) => return Ok(Outcome::Wait(id, conf)),
                 };
                 let n = messages.len() as u64;
                 self.sink
@@ -280,7 +357,7 @@ impl Reader {
                     tracing::warn!(%at, "chain reader: ignoring aleph-offchain payload without a valid archive id");
                     return Batch::Ignore;
                 };
-                match self.fetch_archive(&id, at).await {
+                match self.fetch_archive(&id, at, self.cfg.archive_attempts).await {
                     Batch::Messages(mut archive) => {
                         archive.pop().and_then(|a| a.get("content").cloned())
                     }
@@ -292,33 +369,19 @@ impl Reader {
                 return Batch::Ignore;
             }
         };
-        match content
-            .as_ref()
-            .and_then(|c| c.get("messages"))
-            .and_then(Value::as_array)
-        {
-            Some(ms) => {
-                let good: Vec<Value> = ms
-                    .iter()
-                    .filter(|m| m.get("item_hash").is_some_and(Value::is_string))
-                    .cloned()
-                    .collect();
-                if good.len() < ms.len() {
-                    tracing::warn!(%at, skipped = ms.len() - good.len(), "chain reader: skipping batch entries without an item_hash");
-                }
-                Batch::Messages(good)
-            }
+        match content {
+            Some(c) => messages_of(&c, at),
             None => {
-                tracing::warn!(%at, "chain reader: ignoring batch without content.messages");
+                tracing::warn!(%at, "chain reader: ignoring batch without content");
                 Batch::Ignore
             }
         }
     }
 
     /// The archive as one JSON value (in a one-element `Messages`), or why not.
-    async fn fetch_archive(&self, id: &ArchiveId, at: &str) -> Batch {
+    async fn fetch_archive(&self, id: &ArchiveId, at: &str, attempts: u32) -> Batch {
         let mut delay = std::time::Duration::from_millis(200);
-        for attempt in 1..=self.cfg.archive_attempts {
+        for attempt in 1..=attempts {
             match self.archives.get(id).await {
                 Ok(bytes) => {
                     return match serde_json::from_slice::<Value>(&bytes) {
@@ -340,7 +403,7 @@ impl Reader {
                 }
                 Err(e) => {
                     tracing::warn!(%at, archive = %id, attempt, error = %e, "chain reader: archive unavailable");
-                    if attempt < self.cfg.archive_attempts {
+                    if attempt < attempts {
                         tokio::time::sleep(delay).await;
                         delay *= 2;
                     }
@@ -349,6 +412,24 @@ impl Reader {
         }
         Batch::Wait(id.clone())
     }
+}
+
+/// The entries of a batch's `content.messages` that have an item hash (the pipeline checks
+/// the rest of each message).
+fn messages_of(content: &Value, at: &str) -> Batch {
+    let Some(ms) = content.get("messages").and_then(Value::as_array) else {
+        tracing::warn!(%at, "chain reader: ignoring batch without content.messages");
+        return Batch::Ignore;
+    };
+    let good: Vec<Value> = ms
+        .iter()
+        .filter(|m| m.get("item_hash").is_some_and(Value::is_string))
+        .cloned()
+        .collect();
+    if good.len() < ms.len() {
+        tracing::warn!(%at, skipped = ms.len() - good.len(), "chain reader: skipping batch entries without an item_hash");
+    }
+    Batch::Messages(good)
 }
 
 /// The unsigned inline message a `MessageEvent` stands for (spec §7.2 `smart-contract`):

@@ -143,11 +143,51 @@ impl CheckpointKey {
     }
 }
 
-/// Last fully processed block per (chain, contract).
+/// An anchored archive that could not be fetched when its block was read: its messages
+/// are delivered once it can be (state does not depend on the order messages arrive in).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeferredArchive {
+    pub archive: String,
+    pub chain: String,
+    pub height: u64,
+    pub tx_hash: String,
+    pub time: u64,
+}
+
+impl DeferredArchive {
+    pub fn new(id: &ArchiveId, c: &Confirmation) -> Self {
+        Self {
+            archive: id.to_string(),
+            chain: c.chain.clone(),
+            height: c.height,
+            tx_hash: c.tx_hash.clone(),
+            time: c.time,
+        }
+    }
+
+    pub fn confirmation(&self) -> Confirmation {
+        Confirmation {
+            chain: self.chain.clone(),
+            height: self.height,
+            tx_hash: self.tx_hash.clone(),
+            time: self.time,
+        }
+    }
+}
+
+/// Where a reader is: the last fully processed block, and the archives still owed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub last_block: Option<u64>,
+    #[serde(default)]
+    pub deferred: Vec<DeferredArchive>,
+}
+
+/// A reader's [`Checkpoint`] per (chain, contract), saved atomically as a whole.
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
-    async fn load(&self, key: &CheckpointKey) -> Result<Option<u64>, SeamError>;
-    async fn save(&self, key: &CheckpointKey, height: u64) -> Result<(), SeamError>;
+    async fn load(&self, key: &CheckpointKey) -> Result<Checkpoint, SeamError>;
+    async fn save(&self, key: &CheckpointKey, checkpoint: &Checkpoint) -> Result<(), SeamError>;
 }
 
 /// Archives as files named by their sha256 in one directory.
@@ -212,7 +252,7 @@ impl FileCheckpointStore {
         }
     }
 
-    async fn read_all(&self) -> Result<HashMap<String, u64>, SeamError> {
+    async fn read_all(&self) -> Result<HashMap<String, Checkpoint>, SeamError> {
         match tokio::fs::read(&self.path).await {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| {
                 SeamError(format!(
@@ -228,15 +268,19 @@ impl FileCheckpointStore {
 
 #[async_trait]
 impl CheckpointStore for FileCheckpointStore {
-    async fn load(&self, key: &CheckpointKey) -> Result<Option<u64>, SeamError> {
+    async fn load(&self, key: &CheckpointKey) -> Result<Checkpoint, SeamError> {
         let _g = self.lock.lock().await;
-        Ok(self.read_all().await?.get(&key.as_string()).copied())
+        Ok(self
+            .read_all()
+            .await?
+            .remove(&key.as_string())
+            .unwrap_or_default())
     }
 
-    async fn save(&self, key: &CheckpointKey, height: u64) -> Result<(), SeamError> {
+    async fn save(&self, key: &CheckpointKey, checkpoint: &Checkpoint) -> Result<(), SeamError> {
         let _g = self.lock.lock().await;
         let mut all = self.read_all().await?;
-        all.insert(key.as_string(), height);
+        all.insert(key.as_string(), checkpoint.clone());
         let bytes = serde_json::to_vec_pretty(&all).map_err(|e| SeamError(e.to_string()))?;
         let tmp = self.path.with_extension("tmp");
         let io = |e: std::io::Error| SeamError(format!("writing {}: {e}", self.path.display()));
@@ -280,10 +324,25 @@ mod tests {
             chain: "ETH".into(),
             contract: "0xAb".into(),
         };
-        FileCheckpointStore::new(&p).save(&key, 42).await.unwrap();
+        let c = Checkpoint {
+            last_block: Some(42),
+            deferred: vec![DeferredArchive {
+                archive: "a".repeat(64),
+                chain: "ETH".into(),
+                height: 40,
+                tx_hash: "0x01".into(),
+                time: 7,
+            }],
+        };
+        FileCheckpointStore::new(&p).save(&key, &c).await.unwrap();
+        assert_eq!(FileCheckpointStore::new(&p).load(&key).await.unwrap(), c);
+        let other = CheckpointKey {
+            chain: "ETH".into(),
+            contract: "0xcd".into(),
+        };
         assert_eq!(
-            FileCheckpointStore::new(&p).load(&key).await.unwrap(),
-            Some(42)
+            FileCheckpointStore::new(&p).load(&other).await.unwrap(),
+            Checkpoint::default()
         );
     }
 }

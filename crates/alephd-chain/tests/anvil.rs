@@ -329,7 +329,7 @@ async fn a_restarted_reader_resumes_from_its_checkpoint_without_gaps_or_duplicat
         .load(reader.checkpoint_key())
         .await
         .unwrap();
-    assert_eq!(saved, Some(chain.head().await - 1));
+    assert_eq!(saved.last_block, Some(chain.head().await - 1));
 }
 
 #[tokio::test]
@@ -425,7 +425,7 @@ async fn hostile_or_broken_events_are_ignored_and_later_good_ones_still_apply() 
 }
 
 #[tokio::test]
-async fn a_missing_archive_holds_the_checkpoint_until_it_can_be_fetched() {
+async fn a_missing_archive_is_deferred_and_delivered_once_it_appears() {
     let chain = Chain::start().await;
     let cfg = chain.config(0);
     let sink = Arc::new(Recorder::default());
@@ -438,28 +438,46 @@ async fn a_missing_archive_holds_the_checkpoint_until_it_can_be_fetched() {
     )
     .unwrap();
     let later_id = ArchiveId::of(&later);
-    let (_, missing_block) = chain
+    let (missing_tx, missing_block) = chain
         .emit(chain.sync_key, &offchain(later_id.as_str()))
         .await;
     let (_, third) = chain.archive(&[message(3)]).await;
     chain.emit(chain.sync_key, &third).await;
 
+    // The replay goes on past the missing archive, which is owed in the checkpoint.
     let stats = reader.sync_once().await.unwrap();
     assert_eq!(stats.waiting_for, Some(later_id.clone()));
-    assert_eq!(stats.last_block, Some(missing_block - 1));
-    assert_eq!(sink.hashes(), [message(1)["item_hash"].as_str().unwrap()]);
-    // Still missing: still waiting, nothing skipped.
-    assert_eq!(
-        reader.sync_once().await.unwrap().waiting_for,
-        Some(later_id.clone())
-    );
+    assert_eq!(stats.last_block, Some(chain.head().await));
+    let hash = |n: u64| message(n)["item_hash"].as_str().unwrap().to_owned();
+    assert_eq!(sink.hashes(), [hash(1), hash(3)]);
+    let saved = chain
+        .checkpoints()
+        .load(reader.checkpoint_key())
+        .await
+        .unwrap();
+    assert_eq!(saved.deferred.len(), 1);
+    assert_eq!(saved.deferred[0].archive, later_id.as_str());
+    // Still missing: still owed, nothing delivered twice.
+    reader.sync_once().await.unwrap();
+    assert_eq!(sink.hashes(), [hash(1), hash(3)]);
+
+    // The archive appears; a restarted reader delivers it with its original confirmation.
     chain.archives().put(later).await.unwrap();
+    drop(reader);
+    let reader = chain.reader(&cfg, sink.clone());
     let stats = reader.sync_once().await.unwrap();
-    assert_eq!(stats.waiting_for, None);
-    let expected = [message(1), message(2), message(3)]
-        .map(|m| m["item_hash"].as_str().unwrap().to_owned())
-        .to_vec();
-    assert_eq!(sink.hashes(), expected);
+    assert_eq!(stats.messages, 1);
+    assert_eq!(sink.hashes(), [hash(1), hash(3), hash(2)]);
+    let (_, _, conf) = sink.got.lock().unwrap()[2].clone();
+    assert_eq!((conf.tx_hash, conf.height), (missing_tx, missing_block));
+    let saved = chain
+        .checkpoints()
+        .load(reader.checkpoint_key())
+        .await
+        .unwrap();
+    assert!(saved.deferred.is_empty());
+    reader.sync_once().await.unwrap();
+    assert_eq!(sink.hashes().len(), 3, "delivered once");
 }
 
 #[tokio::test]
