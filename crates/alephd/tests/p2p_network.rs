@@ -225,12 +225,13 @@ async fn a_healed_partition_converges() {
         );
     }
 
-    // Heal: the right group's second node comes back knowing one node of each side.
+    // Heal: the right group's second node comes back knowing one node of each side (the
+    // left one by address only, without its peer id).
     let bridge = right.pop().unwrap();
     drop(bridge.stop().await);
     right.push(
         Node::start(NodeOptions {
-            bootstrap: vec![right[0].multiaddr(), left[0].multiaddr()],
+            bootstrap: vec![right[0].multiaddr(), left[0].daemon.p2p_addr().to_owned()],
             data_dir: Some(bridge_dir.path()),
             ..NodeOptions::default()
         })

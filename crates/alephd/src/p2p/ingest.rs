@@ -30,7 +30,10 @@ const VERDICT_TIMEOUT: Duration = Duration::from_secs(8);
 /// Messages from peers being queued at once (the processor group-commits them).
 const MAX_SUBMITS_IN_FLIGHT: usize = 512;
 /// Hashes remembered as received by gossip (not to be published again).
-const GOSSIP_MEMORY: usize = 200_000;
+const GOSSIP_MEMORY: usize = 50_000;
+/// Messages awaiting a verdict, and copies of one message (from different peers) awaiting it.
+const MAX_WAITING: usize = 20_000;
+const MAX_TOKENS_PER_HASH: usize = 32;
 /// Applied messages waiting to be published.
 const PUBLISH_QUEUE: usize = 8_192;
 
@@ -41,13 +44,20 @@ pub(crate) struct Verdicts {
 }
 
 impl Verdicts {
-    fn wait(&self, hash: &str, token: GossipToken) {
-        if let Ok(mut waiting) = self.waiting.lock() {
-            waiting
-                .entry(hash.to_owned())
-                .or_default()
-                .push((token, Instant::now()));
+    /// Registers a token; false when too many verdicts are pending already.
+    fn wait(&self, hash: &str, token: GossipToken) -> bool {
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return false;
+        };
+        if waiting.len() >= MAX_WAITING && !waiting.contains_key(hash) {
+            return false;
         }
+        let tokens = waiting.entry(hash.to_owned()).or_default();
+        if tokens.len() >= MAX_TOKENS_PER_HASH {
+            return false;
+        }
+        tokens.push((token, Instant::now()));
+        true
     }
 
     fn take(&self, hash: &str) -> Vec<GossipToken> {
@@ -183,8 +193,13 @@ impl Links {
             MessageOrigin::Gossip(token) => {
                 self.seen.insert(&hash);
                 // Registered before submitting: the result may come before `submit` returns.
-                self.verdicts.wait(&hash, token.clone());
-                Some(token)
+                if self.verdicts.wait(&hash, token.clone()) {
+                    Some(token)
+                } else {
+                    // Too many verdicts pending: still queued, just not forwarded.
+                    let _ = self.p2p.validate(token, Verdict::Ignore).await;
+                    None
+                }
             }
             MessageOrigin::CatchUp => None,
         };
