@@ -158,6 +158,37 @@ pub fn decode_message_event(data: &[u8]) -> Result<SyncContractEvent, AbiError> 
     })
 }
 
+/// ERC-20 `Transfer(address indexed from, address indexed to, uint256 value)`.
+pub const TRANSFER_EVENT_SIG: &str = "Transfer(address,address,uint256)";
+pub const BALANCE_OF_SIG: &str = "balanceOf(address)";
+pub const DECIMALS_SIG: &str = "decimals()";
+
+/// Calldata for a function taking one `address`.
+pub fn encode_address_call(sig: &str, addr: &[u8; 20]) -> Vec<u8> {
+    let mut out = selector(sig).to_vec();
+    out.extend_from_slice(&[0u8; 12]);
+    out.extend_from_slice(addr);
+    out
+}
+
+/// The address in an indexed-address topic (`None` if its high bytes are set).
+pub fn topic_address(topic: &[u8; 32]) -> Option<[u8; 20]> {
+    word_address(topic, 0).ok()
+}
+
+/// A returned `uint256` (the first word) divided by `10^decimals`, as a float: balances
+/// are compared against prices, never summed back into exact amounts.
+pub fn uint256_scaled(data: &[u8], decimals: u8) -> Result<f64, AbiError> {
+    let w = word(data, 0)?;
+    let raw = w.iter().fold(0f64, |acc, b| acc * 256.0 + f64::from(*b));
+    Ok(raw / 10f64.powi(i32::from(decimals)))
+}
+
+/// A returned small unsigned integer (`uint8 decimals`).
+pub fn uint_small(data: &[u8]) -> Result<u8, AbiError> {
+    u8::try_from(word_u64(data, 0)?).map_err(|_| AbiError::Overflow(0))
+}
+
 /// `0x`-prefixed lowercase hex of an address.
 pub fn address_hex(a: &[u8; 20]) -> String {
     format!("0x{}", hex::encode(a))
@@ -213,6 +244,26 @@ mod tests {
             }
             SyncContractEvent::Sync { .. } => panic!("wrong kind"),
         }
+    }
+
+    #[test]
+    fn erc20_helpers() {
+        let addr = [7u8; 20];
+        let call = encode_address_call(BALANCE_OF_SIG, &addr);
+        assert_eq!(hex::encode(&call[..4]), "70a08231");
+        assert_eq!(&call[16..], &addr);
+        let mut topic = [0u8; 32];
+        topic[12..].copy_from_slice(&addr);
+        assert_eq!(topic_address(&topic), Some(addr));
+        topic[0] = 1;
+        assert_eq!(topic_address(&topic), None);
+        let mut amount = [0u8; 32];
+        // 1.5 * 10^18
+        amount[24..].copy_from_slice(&1_500_000_000_000_000_000u64.to_be_bytes());
+        assert!((uint256_scaled(&amount, 18).unwrap() - 1.5).abs() < 1e-12);
+        assert!(uint256_scaled(&amount[..31], 18).is_err());
+        assert_eq!(uint_small(&word_usize(18)).unwrap(), 18);
+        assert!(uint_small(&word_usize(300)).is_err());
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("chain.archive_sources entries must be http(s) URLs, got {0:?}")]
     ArchiveSource(String),
+    #[error("chain.token_contract is not set")]
+    NoToken,
     #[error("chain.writer_key is not a valid secp256k1 private key")]
     WriterKey,
 }
@@ -68,6 +70,11 @@ pub struct ChainConfig {
     pub tx_timeout_ms: u64,
     /// The writer refuses to pay more than this gas price (spec: 150 gwei).
     pub max_gas_price_gwei: u64,
+    /// An ERC-20 token whose `Transfer` events keep holder balances (for the cost checks);
+    /// none to take balances only from `balances-update` messages.
+    pub token_contract: Option<String>,
+    /// First block to scan for the token's transfers (its deployment block).
+    pub token_start_block: u64,
 }
 
 impl Default for ChainConfig {
@@ -91,6 +98,8 @@ impl Default for ChainConfig {
             rpc_timeout_ms: 30_000,
             tx_timeout_ms: 300_000,
             max_gas_price_gwei: 150,
+            token_contract: None,
+            token_start_block: 0,
         }
     }
 }
@@ -102,6 +111,7 @@ impl ChainConfig {
         }
         self.contract_address()?;
         self.authorized()?;
+        self.token_address()?;
         for source in &self.archive_sources {
             if !(source.starts_with("http://") || source.starts_with("https://")) {
                 return Err(ConfigError::ArchiveSource(source.clone()));
@@ -132,6 +142,18 @@ impl ChainConfig {
             field: "contract",
             value: self.contract.clone(),
         })
+    }
+
+    pub fn token_address(&self) -> Result<Option<[u8; 20]>, ConfigError> {
+        self.token_contract
+            .as_deref()
+            .map(|t| {
+                parse_address(t).ok_or_else(|| ConfigError::Address {
+                    field: "token_contract",
+                    value: t.to_owned(),
+                })
+            })
+            .transpose()
     }
 
     pub fn authorized(&self) -> Result<Vec<[u8; 20]>, ConfigError> {

@@ -13,6 +13,7 @@ pub mod reader;
 pub mod rpc;
 pub mod seams;
 pub mod sender;
+pub mod token;
 pub mod tx;
 pub mod writer;
 
@@ -25,6 +26,7 @@ pub use seams::{
     SeamError, UnconfirmedSource,
 };
 pub use sender::{SendError, Sent, TxSender};
+pub use token::{BalanceSink, HolderBalance, TokenReader, TokenStats};
 pub use writer::{Anchored, Writer, WriterError};
 
 /// AlephSync contract build output made by `solcjs --bin --abi --optimize` (contracts/).

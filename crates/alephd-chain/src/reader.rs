@@ -130,16 +130,10 @@ impl Reader {
         ];
         let mut range = self.cfg.max_block_range;
         while from <= safe {
-            let to = safe.min(from.saturating_add(range - 1));
-            let logs = match self.rpc.get_logs(&self.contract, &topics, from, to).await {
-                Ok(l) => l,
-                Err(e) if e.is_too_many_results() && range > 1 => {
-                    range = (range / 2).max(1);
-                    tracing::info!(from, to, range, error = %e, "chain reader: node refused the log range, shrinking it");
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let (to, logs) = self
+                .rpc
+                .logs_from(&self.contract, &topics, from, safe, &mut range)
+                .await?;
             let mut times = HashMap::new();
             for log in &logs {
                 stats.logs += 1;

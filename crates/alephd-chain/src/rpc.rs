@@ -39,6 +39,8 @@ impl RpcError {
 #[derive(Debug, Clone)]
 pub struct RawLog {
     pub topic0: Option<[u8; 32]>,
+    /// Every topic, the first one included (indexed event arguments follow it).
+    pub topics: Vec<[u8; 32]>,
     pub data: Vec<u8>,
     pub block_number: u64,
     pub log_index: u64,
@@ -244,13 +246,24 @@ impl RpcClient {
         })?;
         let mut logs = Vec::with_capacity(arr.len());
         for l in arr {
-            let topic0 = l["topics"]
-                .get(0)
-                .map(|t| hex_bytes(t, "eth_getLogs"))
-                .transpose()?
-                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+            let mut topics = Vec::new();
+            for t in l["topics"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .take(4)
+            {
+                let b = hex_bytes(t, "eth_getLogs")?;
+                topics.push(<[u8; 32]>::try_from(b.as_slice()).map_err(|_| {
+                    RpcError::Malformed {
+                        method: "eth_getLogs",
+                        detail: "topic is not 32 bytes".into(),
+                    }
+                })?);
+            }
             logs.push(RawLog {
-                topic0,
+                topic0: topics.first().copied(),
+                topics,
                 data: hex_bytes(&l["data"], "eth_getLogs")?,
                 block_number: parse_quantity(&l["blockNumber"], "eth_getLogs")?,
                 log_index: parse_quantity(&l["logIndex"], "eth_getLogs")?,
@@ -266,5 +279,44 @@ impl RpcClient {
         }
         logs.sort_by_key(|l| (l.block_number, l.log_index));
         Ok(logs)
+    }
+
+    /// Logs of `address` from `from` up to at most `safe`, in one range of at most `*range`
+    /// blocks; `*range` is halved for as long as the node refuses the query for its size.
+    /// Returns the last block covered and the logs.
+    pub async fn logs_from(
+        &self,
+        address: &[u8; 20],
+        topics: &[[u8; 32]],
+        from: u64,
+        safe: u64,
+        range: &mut u64,
+    ) -> Result<(u64, Vec<RawLog>), RpcError> {
+        loop {
+            let to = safe.min(from.saturating_add(range.saturating_sub(1)));
+            match self.get_logs(address, topics, from, to).await {
+                Ok(logs) => return Ok((to, logs)),
+                Err(e) if e.is_too_many_results() && *range > 1 => {
+                    *range = (*range / 2).max(1);
+                    tracing::info!(from, to, range = *range, error = %e, "chain: node refused the log range, shrinking it");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `eth_call` of `data` on `to` at block `height`.
+    pub async fn call_at(
+        &self,
+        to: &[u8; 20],
+        data: &[u8],
+        height: u64,
+    ) -> Result<Vec<u8>, RpcError> {
+        let call =
+            json!({"to": crate::abi::address_hex(to), "data": format!("0x{}", hex::encode(data))});
+        let v = self
+            .call("eth_call", json!([call, format!("0x{height:x}")]))
+            .await?;
+        hex_bytes(&v, "eth_call")
     }
 }
