@@ -34,6 +34,9 @@ const GOSSIP_MEMORY: usize = 50_000;
 /// Messages awaiting a verdict, and copies of one message (from different peers) awaiting it.
 const MAX_WAITING: usize = 20_000;
 const MAX_TOKENS_PER_HASH: usize = 32;
+/// How often the catch-up index is rebuilt from the database (removals and other changes no
+/// event announces).
+const INDEX_RELOAD: Duration = Duration::from_secs(30 * 60);
 /// Applied messages waiting to be published.
 const PUBLISH_QUEUE: usize = 8_192;
 
@@ -239,9 +242,17 @@ pub(crate) async fn run_outbound(
 ) {
     let (publish_tx, publish_rx) = mpsc::channel::<Bytes>(PUBLISH_QUEUE);
     tokio::spawn(publisher(links.p2p.clone(), publish_rx, cancel.clone()));
+    let mut reload = tokio::time::interval(INDEX_RELOAD);
+    reload.reset(); // the index was just loaded
     loop {
         let event = tokio::select! {
             () = cancel.cancelled() => break,
+            _ = reload.tick() => {
+                if let Err(e) = links.index.load().await {
+                    tracing::warn!(error = %e, "reloading the catch-up index failed");
+                }
+                continue;
+            }
             event = results.recv() => event,
         };
         match event {
