@@ -1,8 +1,8 @@
 //! A hostile libp2p peer (the real `alephd-p2p` service driven by the test, plus raw TCP)
 //! against a real `alephd daemon`: malformed frames, requests over the protocol's bounds,
-//! invalid and badly signed messages, oversized gossip and floods. The daemon does not crash,
-//! its state root does not change, nothing invalid reaches a bystander, and each attacker is
-//! banned (disconnected) while honest gossip keeps flowing.
+//! invalid and badly signed messages, oversized gossip, floods, and wrong or oversized content
+//! answers. The daemon does not crash, its state root does not change, nothing invalid reaches
+//! a bystander, and each attacker is banned (disconnected) while honest gossip keeps flowing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
 
@@ -30,6 +30,8 @@ const FLOOD_LIMIT: &str = "50";
 
 struct Hostile {
     handle: P2pHandle,
+    /// What it answers to content requests (anything, under any hash).
+    content: MemoryContent,
     cancel: CancellationToken,
 }
 
@@ -49,8 +51,9 @@ async fn hostile(victim: &Node) -> Hostile {
     };
     // Our own limit is raised so oversized messages leave this node.
     config.limits.max_gossip_size = 1024 * 1024;
+    let content = MemoryContent::default();
     let bridge = NodeBridge {
-        content: Arc::new(MemoryContent::default()),
+        content: Arc::new(content.clone()),
         sync: Arc::new(MemorySyncStore::default()),
         verifier: Arc::new(Sha256Verifier),
     };
@@ -60,6 +63,7 @@ async fn hostile(victim: &Node) -> Hostile {
         .unwrap();
     let hostile = Hostile {
         handle: service.handle,
+        content,
         cancel,
     };
     let id = hostile.handle.local_peer_id().to_string();
@@ -131,6 +135,24 @@ fn unavailable_content(signer: &EthAccount, n: usize) -> Bytes {
     );
     let message = signer.sign_message(unsigned).unwrap();
     Bytes::from(message.to_wire_value().to_string())
+}
+
+/// A correctly signed message whose `storage` content (hash returned) nobody honest has.
+fn stored_message(signer: &EthAccount, n: usize) -> (ItemHash, Value) {
+    let content = format!(
+        "{{\"address\":\"{}\",\"time\":1700000000.0,\"type\":\"t\",\"content\":{{\"n\":{n}}}}}",
+        signer.address()
+    );
+    let hash = ItemHash::sha256_of(content.as_bytes());
+    let unsigned = UnsignedMessage::stored(
+        signer.chain(),
+        Address::new(signer.address()),
+        MessageType::Post,
+        hash.clone(),
+        1_700_000_000.0,
+    );
+    let message = signer.sign_message(unsigned).unwrap().to_wire_value();
+    (hash, message)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,7 +248,33 @@ async fn hostile_peers_are_banned_and_change_nothing() {
     wait_banned(&victim, &attacker).await;
     let metrics = victim.metrics().await;
     assert!(metrics["gossip_dropped"].as_u64().unwrap() > 0, "{metrics}");
-    assert!(metrics["peers_banned"].as_u64().unwrap() >= 4, "{metrics}");
+    drop(attacker);
+
+    // 6. Wrong and oversized answers to the victim's content requests: messages whose content
+    // only the attacker claims to have, posted to the victim's API.
+    let attacker = hostile(&victim).await;
+    let owner = EthAccount::generate();
+    let oversized = stored_message(&owner, 0);
+    attacker
+        .content
+        .insert(oversized.0, Bytes::from(vec![b'x'; 5 * 1024 * 1024]))
+        .await;
+    victim.post(&oversized.1).await;
+    for n in 1..=6 {
+        let (hash, message) = stored_message(&owner, n);
+        attacker
+            .content
+            .insert(hash, Bytes::from_static(b"{\"not\":\"it\"}"))
+            .await;
+        victim.post(&message).await;
+    }
+    wait_banned(&victim, &attacker).await;
+    let metrics = victim.metrics().await;
+    assert!(
+        metrics["fetches_bad_content"].as_u64().unwrap() >= 1,
+        "{metrics}"
+    );
+    assert!(metrics["peers_banned"].as_u64().unwrap() >= 5, "{metrics}");
     drop(attacker);
 
     // The victim is unharmed: same state, nothing forwarded, honest gossip still flows.
