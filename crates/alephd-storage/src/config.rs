@@ -23,6 +23,11 @@ pub struct StorageConfig {
     pub max_car_blocks: u64,
     /// How long an upload without a message is kept (seconds).
     pub grace_period_secs: u64,
+    /// A Kubo-compatible RPC (e.g. `http://127.0.0.1:5001`) asked for `ipfs` items that
+    /// neither this node nor its peers have; empty: none.
+    pub ipfs_rpc_url: String,
+    /// Time limit of one fetch from `ipfs_rpc_url` (seconds).
+    pub ipfs_rpc_timeout_secs: u64,
 }
 
 impl Default for StorageConfig {
@@ -34,6 +39,8 @@ impl Default for StorageConfig {
             max_car_size: 4096 * MIB,
             max_car_blocks: 1_000_000,
             grace_period_secs: 24 * 3600,
+            ipfs_rpc_url: String::new(),
+            ipfs_rpc_timeout_secs: 120,
         }
     }
 }
@@ -45,6 +52,8 @@ pub enum StorageConfigError {
     Zero(&'static str),
     #[error("storage.max_unauthenticated_upload must not exceed storage.max_file_size")]
     UnauthenticatedAboveMax,
+    #[error("storage.ipfs_rpc_url must be an http:// or https:// URL, not `{0}`")]
+    RpcUrl(String),
 }
 
 impl StorageConfig {
@@ -58,6 +67,7 @@ impl StorageConfig {
             ("max_ipfs_file_size", self.max_ipfs_file_size),
             ("max_car_size", self.max_car_size),
             ("max_car_blocks", self.max_car_blocks),
+            ("ipfs_rpc_timeout_secs", self.ipfs_rpc_timeout_secs),
         ];
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
             return Err(StorageConfigError::Zero(name));
@@ -65,11 +75,27 @@ impl StorageConfig {
         if self.max_unauthenticated_upload > self.max_file_size {
             return Err(StorageConfigError::UnauthenticatedAboveMax);
         }
+        let url = &self.ipfs_rpc_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(StorageConfigError::RpcUrl(url.clone()));
+        }
         Ok(())
     }
 
     pub fn grace_period(&self) -> Duration {
         Duration::from_secs(self.grace_period_secs)
+    }
+
+    /// The configured Kubo-compatible RPC source, if any.
+    pub fn ipfs_rpc(&self) -> Result<Option<crate::KuboRpcSource>, reqwest::Error> {
+        if self.ipfs_rpc_url.is_empty() {
+            return Ok(None);
+        }
+        crate::KuboRpcSource::new(
+            &self.ipfs_rpc_url,
+            Duration::from_secs(self.ipfs_rpc_timeout_secs),
+        )
+        .map(Some)
     }
 }
 
@@ -105,5 +131,10 @@ mod tests {
             inverted.validate(),
             Err(StorageConfigError::UnauthenticatedAboveMax)
         );
+        let rpc = StorageConfig {
+            ipfs_rpc_url: "127.0.0.1:5001".into(),
+            ..StorageConfig::default()
+        };
+        assert!(matches!(rpc.validate(), Err(StorageConfigError::RpcUrl(_))));
     }
 }

@@ -307,7 +307,10 @@ async fn gc_counts_a_chunk_repeated_within_and_across_files() -> anyhow::Result<
     let report = store.gc().await?;
     assert_eq!((report.roots, report.blocks), (1, 1), "only `gone`'s root");
     assert!(store.stat(&gone.content).await?.is_none());
-    assert_eq!(read_all(&store, &kept.content, 0..u64::MAX).await?, with_tail);
+    assert_eq!(
+        read_all(&store, &kept.content, 0..u64::MAX).await?,
+        with_tail
+    );
 
     assert!(store.unpin(&kept.content, &owner).await?);
     let report = store.gc().await?;

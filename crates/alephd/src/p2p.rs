@@ -71,7 +71,11 @@ impl Network {
         let service = P2pService::spawn(config.clone(), keypair, bridge, cancel)
             .await
             .context("cannot start the p2p network")?;
-        let fetcher = NetworkFetcher::new(store.clone(), service.handle.clone());
+        let ipfs = store
+            .config()
+            .ipfs_rpc()
+            .context("cannot set up storage.ipfs_rpc_url")?;
+        let fetcher = NetworkFetcher::new(store.clone(), service.handle.clone(), ipfs);
         Ok(Self {
             p2p: service.handle,
             events: service.events,
@@ -82,7 +86,7 @@ impl Network {
         })
     }
 
-    /// The processor's content fetcher: local store, then peers.
+    /// The processor's content fetcher: local store, then peers, then the IPFS RPC if set.
     pub(crate) fn fetcher(&self) -> Arc<dyn ContentFetcher> {
         Arc::new(self.fetcher.clone())
     }

@@ -1,12 +1,14 @@
 //! Content between the node's store and its peers: what the node serves ([`StoreContent`]),
 //! how fetched bytes are checked ([`ContentCheck`]), and the processor's fetcher with the
-//! network behind the local store ([`NetworkFetcher`]: local store → peers → HTTP peers,
-//! verified, then written to the local store so this node serves it in turn).
+//! network behind the local store ([`NetworkFetcher`]: local store → peers → HTTP peers →
+//! the IPFS RPC if configured, verified, then written to the local store so this node serves it in turn).
 
 use alephd_message::{ItemHash, ItemHashKind, ItemType};
 use alephd_p2p::{ContentProvider, ContentVerifier, P2pHandle};
 use alephd_processor::{ContentFetcher, FetchError, StoreFetcher};
-use alephd_storage::{AddOptions, ContentRef, Engine, Layout, Store, hash_bytes};
+use alephd_storage::{
+    AddOptions, ContentRef, Engine, KuboRpcSource, Layout, PinMode, Store, hash_bytes,
+};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
@@ -78,20 +80,44 @@ impl ContentVerifier for ContentCheck {
     }
 }
 
-/// The processor's content source: local store first, then the network.
+/// The processor's content source: local store first, then the network (peers, then the
+/// configured Kubo-compatible RPC for `ipfs` items).
 #[derive(Debug, Clone)]
 pub(crate) struct NetworkFetcher {
     local: StoreFetcher,
     store: Store,
     p2p: P2pHandle,
+    ipfs: Option<KuboRpcSource>,
 }
 
 impl NetworkFetcher {
-    pub(crate) fn new(store: Store, p2p: P2pHandle) -> Self {
+    pub(crate) fn new(store: Store, p2p: P2pHandle, ipfs: Option<KuboRpcSource>) -> Self {
         Self {
             local: StoreFetcher::new(store.clone()),
             store,
             p2p,
+            ipfs,
+        }
+    }
+
+    /// Fetches an `ipfs` item into the local store from the IPFS RPC (streamed and verified
+    /// against its CID), kept for the grace period unless a message pins it. Returns whether
+    /// it is there now.
+    async fn fetch_via_ipfs_rpc(&self, hash: &ItemHash) -> bool {
+        let (Some(source), Ok(ContentRef::Ipfs(cid))) =
+            (&self.ipfs, hash.as_str().parse::<ContentRef>())
+        else {
+            return false;
+        };
+        match source.fetch_into(&self.store, cid, PinMode::Grace).await {
+            Ok(how) => {
+                tracing::debug!(%hash, rpc = source.base(), ?how, "fetched from the IPFS RPC");
+                true
+            }
+            Err(e) => {
+                tracing::info!(%hash, rpc = source.base(), error = %e, "not fetched from the IPFS RPC");
+                false
+            }
         }
     }
 
@@ -131,11 +157,13 @@ impl ContentFetcher for NetworkFetcher {
                 Err(FetchError::Unavailable(_)) => {}
                 found => return found,
             }
-            let bytes = self
-                .p2p
-                .fetch_content(hash)
-                .await
-                .map_err(|_| FetchError::Unavailable(hash.as_str().to_owned()))?;
+            let bytes = match self.p2p.fetch_content(hash).await {
+                Ok(bytes) => bytes,
+                Err(_) if self.fetch_via_ipfs_rpc(hash).await => {
+                    return self.local.fetch(item_type, hash, limit).await;
+                }
+                Err(_) => return Err(FetchError::Unavailable(hash.as_str().to_owned())),
+            };
             if bytes.len() > limit {
                 return Err(FetchError::TooLarge {
                     hash: hash.as_str().to_owned(),
