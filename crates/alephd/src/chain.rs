@@ -9,10 +9,11 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use alephd_chain::{
-    ArchiveError, ArchiveId, ArchiveStore, ChainConfig, Confirmation, FileCheckpointStore,
-    MessageSink, Provenance, Reader, SeamError, UnconfirmedSource, Writer,
+    ArchiveError, ArchiveId, ArchiveStore, BalanceSink, ChainConfig, Confirmation,
+    FileCheckpointStore, HolderBalance, MessageSink, Provenance, Reader, SeamError, TokenReader,
+    UnconfirmedSource, Writer,
 };
-use alephd_db::{Db, MessageRecord, ops};
+use alephd_db::{BalanceRecord, Db, MessageRecord, ops};
 use alephd_message::{IncomingMessage, ItemHash, ItemType};
 use alephd_processor::{ContentFetcher, Origin, ProcessorHandle};
 use alephd_storage::{AddError, AddOptions, ContentRef, Engine, Layout, PinMode, PinOwner, Store};
@@ -59,9 +60,18 @@ pub(crate) fn spawn(
     let checkpoints = Arc::new(FileCheckpointStore::new(
         &data_dir.join("chain-checkpoint.json"),
     ));
-    let reader = Reader::new(config, archives.clone(), sink, checkpoints)
+    let reader = Reader::new(config, archives.clone(), sink, checkpoints.clone())
         .context("invalid [chain] section")?;
     tasks.spawn(reader.run(cancel.clone()));
+    if config.token_contract.is_some() {
+        let balances = Arc::new(DbBalances {
+            db: db.clone(),
+            chain: config.chain.clone(),
+        });
+        let tokens =
+            TokenReader::new(config, balances, checkpoints).context("invalid [chain] section")?;
+        tasks.spawn(tokens.run(cancel.clone()));
+    }
     if config.writer_key.is_some() {
         let source = Arc::new(DbUnconfirmed { db: db.clone() });
         let writer = Writer::new(config, archives, source).context("invalid [chain] section")?;
@@ -344,5 +354,37 @@ impl UnconfirmedSource for DbUnconfirmed {
         confirmation: &Confirmation,
     ) -> Result<(), SeamError> {
         add_confirmations(&self.db, item_hashes, confirmation).await
+    }
+}
+
+/// Token balances read from the chain, as balance lines of the cost checks: one line per
+/// (holder, chain, `erc20:<token>`), newest height wins. A node that also trusts
+/// `balances-update` posts for the same token would count it twice: configure one source.
+struct DbBalances {
+    db: Db,
+    chain: String,
+}
+
+#[async_trait]
+impl BalanceSink for DbBalances {
+    async fn update(&self, token: &str, balances: Vec<HolderBalance>) -> Result<(), SeamError> {
+        let err = |e: alephd_db::DbError| SeamError(format!("recording token balances: {e}"));
+        let dapp = format!("erc20:{token}");
+        let mut tx = self.db.begin().await.map_err(err)?;
+        for b in balances {
+            let record = BalanceRecord {
+                address: b.address,
+                chain: self.chain.clone(),
+                dapp: dapp.clone(),
+                balance: b.balance,
+                height: i64::try_from(b.height).unwrap_or(i64::MAX),
+                item_hash: b.tx_hash,
+                time: b.time as f64,
+            };
+            ops::upsert_balance(&mut tx, &record).await.map_err(err)?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| SeamError(format!("recording token balances: {e}")))
     }
 }

@@ -298,3 +298,81 @@ async fn a_fresh_node_rebuilds_the_sync_nodes_state_from_the_chain() {
     let root_c = get(&format!("{api_c}/api/v0/state_root.json")).await;
     assert_eq!(root_a, root_c);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_transfers_on_chain_become_balances_in_the_api() {
+    let anvil = Anvil::start().unwrap();
+    let rpc = Arc::new(RpcClient::new(&anvil.url(), Duration::from_secs(10)).unwrap());
+    let owner = TxSender::new(
+        rpc.clone(),
+        Wallet::from_hex(ANVIL_KEYS[0]).unwrap(),
+        ANVIL_CHAIN_ID,
+        u128::MAX,
+    );
+    let contract = abi::address_hex(
+        &owner
+            .deploy_aleph_sync(Duration::from_secs(30))
+            .await
+            .unwrap(),
+    );
+    let code = include_str!("../../../contracts/build/TestToken_sol_TestToken.bin");
+    let sent = owner.send(None, hex_decode(code.trim())).await.unwrap();
+    let token = owner
+        .wait_mined(&sent.tx_hash, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .contract_address
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &chain_section(
+            &anvil.url(),
+            &contract,
+            &abi::address_hex(&owner.address()),
+            &format!("token_contract = \"{}\"\n", abi::address_hex(&token)),
+        ),
+    );
+    let node = DaemonBuilder::new(BIN)
+        .arg("--config")
+        .arg(config.to_str().unwrap())
+        .start()
+        .unwrap();
+
+    // 42.5 tokens (18 decimals) to a fresh holder, mixed-case in the query.
+    let holder = [0xa1u8; 20];
+    let mut data = abi::selector("transfer(address,uint256)").to_vec();
+    data.extend_from_slice(&[0u8; 12]);
+    data.extend_from_slice(&holder);
+    data.extend_from_slice(&[0u8; 16]);
+    data.extend_from_slice(&42_500_000_000_000_000_000u128.to_be_bytes());
+    let sent = owner.send(Some(token), data).await.unwrap();
+    owner
+        .wait_mined(&sent.tx_hash, Duration::from_secs(30))
+        .await
+        .unwrap();
+    // One more block buries it under the configured confirmation.
+    rpc.call("anvil_mine", json!(["0x1"])).await.unwrap();
+
+    let url = format!(
+        "{}/api/v0/addresses/0x{}/balance",
+        node.api_url(),
+        "A1".repeat(20)
+    );
+    let body = eventually("the holder's balance appears", &[&node], || {
+        let url = url.clone();
+        async move {
+            let b = get(&url).await;
+            (b["balance"].as_f64() == Some(42.5)).then_some(b)
+        }
+    })
+    .await;
+    assert_eq!(body["details"]["ETH"].as_f64(), Some(42.5), "{body}");
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
