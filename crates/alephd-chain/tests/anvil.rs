@@ -594,3 +594,19 @@ async fn log_ranges_shrink_when_the_node_refuses_them() {
     assert_eq!(stats.last_block, Some(chain.head().await));
     assert_eq!(sink.hashes(), expected);
 }
+
+#[tokio::test]
+async fn the_writer_refuses_gas_prices_over_its_cap_and_sends_nothing() {
+    let chain = Chain::start().await;
+    let mut cfg = chain.config(0);
+    cfg.max_gas_price_gwei = 0; // anvil asks for about 1 gwei
+    let outbox = Arc::new(Outbox::default());
+    outbox.pending.lock().unwrap().push(message(1));
+    let writer = Writer::new(&cfg, chain.archives(), outbox.clone()).unwrap();
+    let from = Wallet::from_hex(chain.sync_key).unwrap().address();
+    let nonce_before = chain.rpc.nonce(&from).await.unwrap();
+    let err = writer.publish_once().await.unwrap_err();
+    assert!(err.to_string().contains("exceeds the cap"), "{err}");
+    assert_eq!(chain.rpc.nonce(&from).await.unwrap(), nonce_before);
+    assert_eq!(outbox.pending.lock().unwrap().len(), 1, "still unconfirmed");
+}
