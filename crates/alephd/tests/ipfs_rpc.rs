@@ -51,7 +51,10 @@ async fn content_only_an_ipfs_rpc_has_is_fetched_and_verified() {
         .json()
         .await
         .unwrap();
-    let cid = added["hash"].as_str().expect("add_json answers a hash").to_owned();
+    let cid = added["hash"]
+        .as_str()
+        .expect("add_json answers a hash")
+        .to_owned();
     assert!(cid.starts_with("Qm"), "{added}");
 
     let node = Node::start(NodeOptions {
@@ -62,7 +65,10 @@ async fn content_only_an_ipfs_rpc_has_is_fetched_and_verified() {
         ..NodeOptions::default()
     })
     .await;
-    assert!(node.connected().await.is_empty(), "the two nodes are not peers");
+    assert!(
+        node.connected().await.is_empty(),
+        "the two nodes are not peers"
+    );
 
     let message = ipfs_post(&signer, &cid, time);
     let hash = message["item_hash"].as_str().unwrap().to_owned();
@@ -74,9 +80,7 @@ async fn content_only_an_ipfs_rpc_has_is_fetched_and_verified() {
         || async { node.status(&hash).await.as_deref() == Some("processed") },
     )
     .await;
-    let served: Value = node
-        .get_json(&format!("/api/v0/messages/{hash}"))
-        .await;
+    let served: Value = node.get_json(&format!("/api/v0/messages/{hash}")).await;
     assert_eq!(
         served["message"]["content"]["content"]["blob"]
             .as_str()
