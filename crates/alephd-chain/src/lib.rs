@@ -27,7 +27,7 @@ pub use seams::{
 };
 pub use sender::{SendError, Sent, TxSender};
 pub use token::{BalanceSink, HolderBalance, TokenReader, TokenStats};
-pub use writer::{Anchored, Writer, WriterError};
+pub use writer::{Anchored, MAX_ARCHIVE_BYTES, Writer, WriterError};
 
 /// AlephSync contract build output made by `solcjs --bin --abi --optimize` (contracts/).
 pub const ALEPH_SYNC_BYTECODE_HEX: &str =

@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::config::{ChainConfig, ConfigError};
+
+/// Largest archive the writer makes (and the node stores or fetches), in bytes.
+pub const MAX_ARCHIVE_BYTES: usize = 32 << 20;
+/// The archive's JSON around its messages, with room to spare.
+const ARCHIVE_ENVELOPE_BYTES: usize = 128;
 use crate::rpc::{RpcClient, RpcError};
 use crate::seams::{ArchiveError, ArchiveStore, Confirmation, SeamError, UnconfirmedSource};
 use crate::sender::{SendError, TxSender};
@@ -40,6 +45,8 @@ pub struct Anchored {
     pub block: u64,
     pub messages: usize,
     pub archive: String,
+    /// The batch was cut by `batch_size` or the archive size limit: more may be waiting.
+    pub full: bool,
 }
 
 /// The batch whose transaction is out.
@@ -48,6 +55,7 @@ struct InFlight {
     tx_hash: String,
     hashes: Vec<String>,
     archive: String,
+    full: bool,
 }
 
 pub struct Writer {
@@ -132,17 +140,15 @@ impl Writer {
             block: receipt.block,
             messages: batch.hashes.len(),
             archive: batch.archive,
+            full: batch.full,
         }))
     }
 
     /// Archives up to `batch_size` unconfirmed messages and sends the `doEmit` transaction.
     async fn send_batch(&self) -> Result<Option<InFlight>, WriterError> {
-        let messages = self.source.unconfirmed(self.cfg.batch_size).await?;
-        let hashes: Vec<String> = messages
-            .iter()
-            .filter_map(|m| m.get("item_hash").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect();
+        let candidates = self.source.unconfirmed(self.cfg.batch_size).await?;
+        let count_full = candidates.len() >= self.cfg.batch_size;
+        let (messages, hashes, size_full) = pack(candidates, MAX_ARCHIVE_BYTES);
         if hashes.is_empty() {
             return Ok(None);
         }
@@ -157,6 +163,7 @@ impl Writer {
             tx_hash: sent.tx_hash,
             hashes,
             archive: id.to_string(),
+            full: count_full || size_full,
         }))
     }
 
@@ -166,7 +173,7 @@ impl Writer {
         loop {
             let pause = match self.publish_once().await {
                 // A full batch: more may be waiting, go again at once.
-                Ok(Some(a)) if a.messages >= self.cfg.batch_size => Duration::ZERO,
+                Ok(Some(a)) if a.full => Duration::ZERO,
                 Ok(_) => self.cfg.batch_period(),
                 Err(e) => {
                     tracing::warn!(error = %e, "chain writer: batch not anchored yet, retrying next period");
@@ -178,5 +185,53 @@ impl Writer {
                 () = shutdown.cancelled() => return,
             }
         }
+    }
+}
+
+/// The leading messages (those with an item hash) whose archive stays under `max_bytes`
+/// (at least one), their hashes, and whether the limit cut the batch. Inline messages can
+/// be 200 kB each: 10,000 of them would not make a storable archive.
+fn pack(candidates: Vec<Value>, max_bytes: usize) -> (Vec<Value>, Vec<String>, bool) {
+    let mut messages = Vec::with_capacity(candidates.len());
+    let mut hashes = Vec::with_capacity(candidates.len());
+    let mut size = ARCHIVE_ENVELOPE_BYTES;
+    for m in candidates {
+        let Some(hash) = m
+            .get("item_hash")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let len = serde_json::to_vec(&m).map_or(usize::MAX, |b| b.len()) + 1;
+        if !messages.is_empty() && size.saturating_add(len) > max_bytes {
+            return (messages, hashes, true);
+        }
+        size = size.saturating_add(len);
+        messages.push(m);
+        hashes.push(hash);
+    }
+    (messages, hashes, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_to_fit_the_archive_limit() {
+        let m = |i: usize, pad: usize| json!({"item_hash": format!("h{i}"), "item_content": "x".repeat(pad)});
+        let all: Vec<Value> = (0..10).map(|i| m(i, 1000)).collect();
+        let (messages, hashes, cut) = pack(all.clone(), 1 << 20);
+        assert_eq!((messages.len(), cut), (10, false));
+        assert_eq!(hashes[9], "h9");
+        let (messages, _, cut) = pack(all.clone(), 3_500);
+        assert_eq!((messages.len(), cut), (3, true));
+        // One oversized message still goes alone rather than blocking the writer forever.
+        let (messages, _, cut) = pack(vec![m(0, 10_000), m(1, 10)], 1_000);
+        assert_eq!((messages.len(), cut), (1, true));
+        // Entries without an item hash are left out of the archive.
+        let (messages, hashes, _) = pack(vec![json!({"x": 1}), m(2, 1)], 1_000);
+        assert_eq!((messages.len(), hashes), (1, vec!["h2".to_owned()]));
     }
 }

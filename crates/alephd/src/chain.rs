@@ -24,8 +24,9 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Largest archive we store or fetch (pyaleph's batches of 10,000 messages are a few MB).
-const MAX_ARCHIVE_BYTES: u64 = 64 << 20;
+/// Largest archive we store or fetch: twice what our writer makes (other writers' batches of
+/// 10,000 messages are usually a few MB).
+const MAX_ARCHIVE_BYTES: u64 = 2 * alephd_chain::MAX_ARCHIVE_BYTES as u64;
 /// Pin owner of archives: they stay as long as the node keeps its history.
 const ARCHIVE_PIN: &str = "chain-archives";
 /// Submissions in flight while replaying one batch (the processor group-commits them).
