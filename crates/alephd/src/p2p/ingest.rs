@@ -2,8 +2,8 @@
 //!
 //! Inbound ([`run_inbound`]): messages from peers enter the processor's durable queue like any
 //! other ingress; a gossip message's verdict waits for its processing result (applied: forward
-//! it; rejected: never forward, strike the sender; anything else: do not forward). Garbage from
-//! catch-up is reported.
+//! it; malformed or badly signed: never forward, strike the sender; anything else: do not
+//! forward). Garbage from catch-up is reported.
 //!
 //! Outbound ([`run_outbound`]): every applied message updates the catch-up index; those that
 //! did not arrive by gossip (API, catch-up, chain) are published, so a group of nodes learns
@@ -16,6 +16,7 @@ use std::{
 };
 
 use alephd_db::MessageStatus;
+use alephd_message::ErrorCode;
 use alephd_p2p::{GossipToken, MessageOrigin, P2pEvent, P2pHandle, PublishError, Verdict};
 use alephd_processor::{MessageEvent, Origin, ProcessorHandle, SubmitOutcome};
 use bytes::Bytes;
@@ -208,7 +209,6 @@ impl Links {
         };
         let verdict = match self.processor.submit(message, Origin::P2p).await {
             Ok(SubmitOutcome::Queued) => return,
-            Ok(SubmitOutcome::Known(MessageStatus::Rejected)) => Verdict::Reject,
             Ok(SubmitOutcome::Known(_)) => Verdict::Ignore,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot queue a message from a peer");
@@ -225,13 +225,22 @@ impl Links {
     async fn resolve(&self, event: &MessageEvent) {
         let verdict = match event.status {
             MessageStatus::Processed | MessageStatus::Forgotten => Verdict::Accept,
-            MessageStatus::Rejected => Verdict::Reject,
+            MessageStatus::Rejected if proves_sender_wrong(event.error_code) => Verdict::Reject,
             _ => Verdict::Ignore,
         };
         for token in self.verdicts.take(&event.item_hash) {
             let _ = self.p2p.validate(token, verdict).await;
         }
     }
+}
+
+/// Whether a rejection proves the forwarding peer wrong whatever its view of the state: a
+/// malformed message or a bad signature. Other rejections (permissions, balances, dependencies)
+/// depend on what this node knows, and an honest peer may know more; those are not forwarded
+/// but cost the peer nothing.
+fn proves_sender_wrong(code: Option<i32>) -> bool {
+    let provable = [ErrorCode::InvalidFormat, ErrorCode::InvalidSignature];
+    code.is_some_and(|c| provable.iter().any(|p| p.code() == c))
 }
 
 /// Follows the processor's results until it stops or `cancel` fires.
@@ -298,5 +307,29 @@ async fn publisher(p2p: P2pHandle, mut queue: mpsc::Receiver<Bytes>, cancel: Can
                 Ok(()) => break,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_message_level_faults_strike_the_sender() {
+        assert!(proves_sender_wrong(Some(0)));
+        assert!(proves_sender_wrong(Some(1)));
+        for code in [None, Some(-1), Some(2), Some(5), Some(101), Some(504)] {
+            assert!(!proves_sender_wrong(code), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn gossip_memory_is_bounded() {
+        let seen = GossipSeen::default();
+        for i in 0..GOSSIP_MEMORY + 10 {
+            seen.insert(&i.to_string());
+        }
+        assert!(!seen.contains("0"), "the oldest is forgotten");
+        assert!(seen.contains(&(GOSSIP_MEMORY + 9).to_string()));
     }
 }
