@@ -50,7 +50,8 @@ pub struct ChainConfig {
     pub poll_interval_ms: u64,
     /// First block to scan when there is no checkpoint.
     pub start_block: u64,
-    /// Emitters (`addr` of the event) accepted for `SyncEvent`; empty accepts any.
+    /// Emitters (`addr` of the event) accepted for `SyncEvent`. Empty accepts any: the
+    /// messages are still verified, but anyone could then vouch confirmations.
     pub authorized_emitters: Vec<String>,
     /// Hex private key of the writer (a sync node); none means read-only. Prefer the
     /// `ALEPHD_CHAIN__WRITER_KEY` environment variable to writing it in a file.

@@ -28,6 +28,8 @@ pub enum ReaderError {
     Rpc(#[from] RpcError),
     #[error("checkpoint/sink: {0}")]
     Seam(#[from] SeamError),
+    #[error("token {token}: {detail}")]
+    Token { token: String, detail: String },
 }
 
 /// What one sync pass did.

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// Largest JSON-RPC answer read (a `eth_getLogs` over a wide range of busy blocks is big).
+const MAX_RESPONSE_BYTES: usize = 256 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
     #[error("transport: {0}")]
@@ -114,17 +117,37 @@ impl RpcClient {
     pub async fn call(&self, method: &'static str, params: Value) -> Result<Value, RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let resp = self
+        let mut resp = self
             .http
             .post(&self.url)
             .json(&body)
             .send()
             .await
-            .map_err(|e| RpcError::Transport(e.to_string()))?;
-        let v: Value = resp
-            .json()
+            .map_err(|e| RpcError::Transport(format!("{method}: {e}")))?;
+        let status = resp.status();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| RpcError::Transport(e.to_string()))?;
+            .map_err(|e| RpcError::Transport(format!("{method}: {e}")))?
+        {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(RpcError::Transport(format!(
+                    "{method}: response over {MAX_RESPONSE_BYTES} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let v: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+            RpcError::Transport(format!("{method}: HTTP {status}, not JSON-RPC: {text}"))
+        })?;
+        if v.get("id").and_then(Value::as_u64) != Some(id) {
+            return Err(RpcError::Malformed {
+                method,
+                detail: format!("answer to another request (id {})", v["id"]),
+            });
+        }
         if let Some(err) = v.get("error") {
             return Err(RpcError::Node {
                 code: err.get("code").and_then(Value::as_i64).unwrap_or(0),

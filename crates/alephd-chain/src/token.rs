@@ -149,8 +149,10 @@ impl TokenReader {
     async fn decimals(&self, height: u64) -> Result<u8, ReaderError> {
         let data = abi::selector(abi::DECIMALS_SIG);
         let raw = self.rpc.call_at(&self.token, &data, height).await?;
-        abi::uint_small(&raw)
-            .map_err(|e| ReaderError::Seam(SeamError(format!("token decimals() unusable: {e}"))))
+        abi::uint_small(&raw).map_err(|e| ReaderError::Token {
+            token: abi::address_hex(&self.token),
+            detail: format!("decimals() unusable: {e}"),
+        })
     }
 
     /// Polls until `shutdown` fires; failures are logged and retried next poll.
