@@ -337,3 +337,49 @@ async fn a_restarted_node_finds_its_peers_in_the_peer_table() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alephd_peers_shows_the_running_nodes_view() {
+    let _serial = SERIAL.lock().await;
+    let hub = Node::start(NodeOptions::default()).await;
+    let node = Node::start(NodeOptions {
+        bootstrap: vec![hub.multiaddr()],
+        ..NodeOptions::default()
+    })
+    .await;
+    wait_until(
+        "the two nodes to connect",
+        Duration::from_secs(30),
+        &[&hub, &node],
+        || async { hub.connected().await.contains(&node.peer_id) },
+    )
+    .await;
+    let run = |json: bool| {
+        let mut command = std::process::Command::new(cluster::BIN);
+        command.arg("peers").arg("--api").arg(hub.daemon.api_url());
+        if json {
+            command.arg("--json");
+        }
+        command.output().unwrap()
+    };
+    let table = run(false);
+    assert!(table.status.success(), "{table:?}");
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.contains(&format!("node {}", hub.peer_id)), "{text}");
+    assert!(text.contains("connected peers: 1"), "{text}");
+    assert!(text.contains(&node.peer_id), "{text}");
+    let json = run(true);
+    let view: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(view["public"]["peer_id"], hub.peer_id.as_str());
+    assert_eq!(
+        view["peers"]["connected"][0]["peer_id"],
+        node.peer_id.as_str()
+    );
+    // A node that is not there is a clear error, not a panic.
+    let down = std::process::Command::new(cluster::BIN)
+        .args(["peers", "--api", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach the node"));
+}
