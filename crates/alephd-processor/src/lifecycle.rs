@@ -117,7 +117,26 @@ pub async fn removal_pass(
     config: &BillingConfig,
     now: f64,
 ) -> Result<RemovalReport, LifecycleError> {
-    let mut report = RemovalReport::default();
+    let removed = remove_due(db, store, config, now).await?;
+    let mut report = RemovalReport { removed, gc: None };
+    if let Some(store) = store {
+        match store.gc().await {
+            Ok(gc) => report.gc = Some(gc),
+            Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+        }
+    }
+    Ok(report)
+}
+
+/// Removes resources `removing` for longer than the grace period (their files lose their
+/// pins; GC deletes them later); returns how many.
+pub async fn remove_due(
+    db: &Db,
+    store: Option<&Store>,
+    config: &BillingConfig,
+    now: f64,
+) -> Result<usize, LifecycleError> {
+    let mut removed = 0;
     let mut tx = db.begin().await?;
     let due = ops::removals_due(&mut tx, now - config.removal_grace_secs).await?;
     for removal in due {
@@ -154,14 +173,8 @@ pub async fn removal_pass(
                 ops::delete_removal(&mut tx, &message.item_hash).await?;
             }
         }
-        report.removed += 1;
+        removed += 1;
     }
     tx.commit().await.map_err(DbError::from)?;
-    if let Some(store) = store {
-        match store.gc().await {
-            Ok(gc) => report.gc = Some(gc),
-            Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
-        }
-    }
-    Ok(report)
+    Ok(removed)
 }
