@@ -41,6 +41,7 @@ pub struct Sent {
     /// `0x`-prefixed keccak256 of the raw transaction.
     pub tx_hash: String,
     pub nonce: u64,
+    pub gas_price: u128,
 }
 
 /// Sends legacy transactions signed by one wallet.
@@ -73,16 +74,28 @@ impl TxSender {
 
     /// Signs and sends a call to `to` (or a contract creation), fees and nonce from the node.
     pub async fn send(&self, to: Option<[u8; 20]>, data: Vec<u8>) -> Result<Sent, SendError> {
-        let from = self.wallet.address();
-        let gas = self.rpc.estimate_gas(&from, to.as_ref(), &data).await?;
         let gas_price = self.rpc.gas_price().await?;
+        let nonce = self.rpc.nonce(&self.wallet.address()).await?;
+        self.send_with(nonce, gas_price, to, data).await
+    }
+
+    /// Signs and sends with this nonce and gas price: a replacement of a pending transaction
+    /// when the nonce is its nonce (nodes want a higher price for that).
+    pub async fn send_with(
+        &self,
+        nonce: u64,
+        gas_price: u128,
+        to: Option<[u8; 20]>,
+        data: Vec<u8>,
+    ) -> Result<Sent, SendError> {
         if gas_price > self.max_gas_price {
             return Err(SendError::GasPriceTooHigh {
                 price: gas_price,
                 cap: self.max_gas_price,
             });
         }
-        let nonce = self.rpc.nonce(&from).await?;
+        let from = self.wallet.address();
+        let gas = self.rpc.estimate_gas(&from, to.as_ref(), &data).await?;
         let tx = LegacyTx {
             nonce,
             gas_price,
@@ -98,52 +111,72 @@ impl TxSender {
         if !answered.eq_ignore_ascii_case(&tx_hash) {
             tracing::warn!(ours = %tx_hash, node = %answered, "chain: node reports another tx hash");
         }
-        Ok(Sent { tx_hash, nonce })
+        Ok(Sent {
+            tx_hash,
+            nonce,
+            gas_price,
+        })
     }
 
     /// Waits up to `timeout` for the receipt; a reverted transaction is an error.
     pub async fn wait_mined(&self, tx_hash: &str, timeout: Duration) -> Result<Receipt, SendError> {
+        let hashes = [tx_hash.to_owned()];
+        self.wait_any_mined(&hashes, timeout).await.map(|(_, r)| r)
+    }
+
+    /// Waits up to `timeout` for one of `tx_hashes` (versions of one transaction: same
+    /// nonce, rising fees) to be mined; returns which one and its receipt.
+    pub async fn wait_any_mined(
+        &self,
+        tx_hashes: &[String],
+        timeout: Duration,
+    ) -> Result<(String, Receipt), SendError> {
+        let last = tx_hashes.last().cloned().unwrap_or_default();
         let deadline = Instant::now() + timeout;
         loop {
-            match self.rpc.receipt(tx_hash).await? {
-                Some(r) if r.success => return Ok(r),
-                Some(_) => return Err(SendError::Reverted(tx_hash.to_owned())),
-                None if Instant::now() >= deadline => {
-                    return Err(if self.is_known(tx_hash).await? {
-                        SendError::NotMined(tx_hash.to_owned(), timeout)
-                    } else {
-                        SendError::Dropped(tx_hash.to_owned())
-                    });
+            for hash in tx_hashes {
+                match self.rpc.receipt(hash).await? {
+                    Some(r) if r.success => return Ok((hash.clone(), r)),
+                    Some(_) => return Err(SendError::Reverted(hash.clone())),
+                    None => {}
                 }
-                None => tokio::time::sleep(RECEIPT_POLL).await,
             }
+            if Instant::now() >= deadline {
+                for hash in tx_hashes {
+                    if self.is_known(hash).await? {
+                        return Err(SendError::NotMined(hash.clone(), timeout));
+                    }
+                }
+                return Err(SendError::Dropped(last));
+            }
+            tokio::time::sleep(RECEIPT_POLL).await;
         }
     }
 
-    /// Waits until the transaction is `depth` blocks deep (0: mined), re-reading its receipt
-    /// at that depth: a reorg may have moved it to another block, whose height is returned.
+    /// Waits until one of `tx_hashes` is `depth` blocks deep (0: mined), re-reading its
+    /// receipt at that depth: a reorg may have moved it to another block.
     pub async fn wait_buried(
         &self,
-        tx_hash: &str,
+        tx_hashes: &[String],
         depth: u64,
         timeout: Duration,
-    ) -> Result<Receipt, SendError> {
+    ) -> Result<(String, Receipt), SendError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let receipt = self.wait_mined(tx_hash, left).await?;
+            let (hash, receipt) = self.wait_any_mined(tx_hashes, left).await?;
             let head = self.rpc.block_number().await?;
             if head >= receipt.block.saturating_add(depth) {
                 // Still there at depth?
-                if let Some(again) = self.rpc.receipt(tx_hash).await?
+                if let Some(again) = self.rpc.receipt(&hash).await?
                     && again.block == receipt.block
                 {
-                    return Ok(again);
+                    return Ok((hash, again));
                 }
                 continue;
             }
             if Instant::now() >= deadline {
-                return Err(SendError::NotMined(tx_hash.to_owned(), timeout));
+                return Err(SendError::NotMined(hash, timeout));
             }
             tokio::time::sleep(RECEIPT_POLL).await;
         }

@@ -9,10 +9,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use crate::abi;
 use crate::config::{ChainConfig, ConfigError};
 
 /// Largest archive the writer makes (and the node stores or fetches), in bytes.
 pub const MAX_ARCHIVE_BYTES: usize = 32 << 20;
+/// Gas price raise of a replacement transaction (nodes require at least 10%).
+const FEE_BUMP_PERCENT: u128 = 20;
 /// The archive's JSON around its messages, with room to spare.
 const ARCHIVE_ENVELOPE_BYTES: usize = 128;
 use crate::rpc::{RpcClient, RpcError};
@@ -52,7 +55,11 @@ pub struct Anchored {
 /// The batch whose transaction is out.
 #[derive(Debug, Clone)]
 struct InFlight {
-    tx_hash: String,
+    /// Every version sent (same nonce, rising gas price), oldest first.
+    txs: Vec<String>,
+    nonce: u64,
+    gas_price: u128,
+    calldata: Vec<u8>,
     hashes: Vec<String>,
     archive: String,
     full: bool,
@@ -107,9 +114,9 @@ impl Writer {
             },
         };
         let wait = self.cfg.tx_timeout();
-        let receipt = match self
+        let (tx_hash, receipt) = match self
             .sender
-            .wait_buried(&batch.tx_hash, self.cfg.confirmations, wait)
+            .wait_buried(&batch.txs, self.cfg.confirmations, wait)
             .await
         {
             Ok(r) => r,
@@ -118,8 +125,15 @@ impl Writer {
                 return Err(SendError::Dropped(tx).into());
             }
             Err(SendError::Reverted(tx)) => return Err(SendError::Reverted(tx).into()),
+            Err(e @ SendError::NotMined(..)) => {
+                // Not mined (or not buried) in time: keep it, with a higher fee if unmined.
+                let mut batch = batch;
+                self.bump(&mut batch).await;
+                *slot = Some(batch);
+                return Err(e.into());
+            }
             Err(e) => {
-                // Not buried yet, or the RPC failed: keep waiting for this one next time.
+                // The RPC failed: keep waiting for this one next time.
                 *slot = Some(batch);
                 return Err(e.into());
             }
@@ -128,20 +142,56 @@ impl Writer {
         let confirmation = Confirmation {
             chain: self.cfg.chain.clone(),
             height: receipt.block,
-            tx_hash: batch.tx_hash.clone(),
+            tx_hash: tx_hash.clone(),
             time,
         };
         self.source
             .mark_confirmed(&batch.hashes, &confirmation)
             .await?;
-        tracing::info!(tx = %batch.tx_hash, block = receipt.block, messages = batch.hashes.len(), archive = %batch.archive, "chain writer: batch anchored");
+        tracing::info!(tx = %tx_hash, block = receipt.block, messages = batch.hashes.len(), archive = %batch.archive, "chain writer: batch anchored");
         Ok(Some(Anchored {
-            tx_hash: batch.tx_hash,
+            tx_hash,
             block: receipt.block,
             messages: batch.hashes.len(),
             archive: batch.archive,
             full: batch.full,
         }))
+    }
+
+    /// Replaces an unmined batch transaction by the same call with the same nonce and a gas
+    /// price raised by `FEE_BUMP_PERCENT` (at least the node's current price), within the cap.
+    /// Any version may still be mined: all are watched.
+    async fn bump(&self, batch: &mut InFlight) {
+        let Some(last) = batch.txs.last() else { return };
+        if !matches!(self.sender.rpc().receipt(last).await, Ok(None)) {
+            return; // mined (waiting for depth) or the RPC is down: nothing to replace
+        }
+        let current = self.sender.rpc().gas_price().await.unwrap_or(0);
+        let raised = batch.gas_price + batch.gas_price * FEE_BUMP_PERCENT / 100 + 1;
+        let price = raised.max(current).min(self.cfg.max_gas_price_wei());
+        if price <= batch.gas_price {
+            tracing::warn!(tx = %last, gas_price = batch.gas_price, "chain writer: batch not mined and already at the gas price cap; waiting");
+            return;
+        }
+        match self
+            .sender
+            .send_with(
+                batch.nonce,
+                price,
+                Some(self.contract),
+                batch.calldata.clone(),
+            )
+            .await
+        {
+            Ok(sent) => {
+                tracing::warn!(old = %last, new = %sent.tx_hash, gas_price = price, "chain writer: batch not mined in time; replaced with a higher fee");
+                batch.txs.push(sent.tx_hash);
+                batch.gas_price = price;
+            }
+            Err(e) => {
+                tracing::warn!(tx = %last, error = %e, "chain writer: fee bump refused; waiting for the sent version");
+            }
+        }
     }
 
     /// Archives up to `batch_size` unconfirmed messages and sends the `doEmit` transaction.
@@ -157,10 +207,17 @@ impl Writer {
         let id = self.archives.put(bytes).await?;
         let payload =
             json!({"protocol": "aleph-offchain", "version": 1, "content": id.as_str()}).to_string();
-        let sent = self.sender.do_emit(self.contract, &payload).await?;
+        let calldata = abi::encode_strings_call(abi::DO_EMIT_SIG, &[&payload]);
+        let sent = self
+            .sender
+            .send(Some(self.contract), calldata.clone())
+            .await?;
         tracing::info!(tx = %sent.tx_hash, nonce = sent.nonce, messages = hashes.len(), archive = %id, "chain writer: batch sent");
         Ok(Some(InFlight {
-            tx_hash: sent.tx_hash,
+            txs: vec![sent.tx_hash],
+            nonce: sent.nonce,
+            gas_price: sent.gas_price,
+            calldata,
             hashes,
             archive: id.to_string(),
             full: count_full || size_full,

@@ -610,3 +610,56 @@ async fn the_writer_refuses_gas_prices_over_its_cap_and_sends_nothing() {
     assert_eq!(chain.rpc.nonce(&from).await.unwrap(), nonce_before);
     assert_eq!(outbox.pending.lock().unwrap().len(), 1, "still unconfirmed");
 }
+
+#[tokio::test]
+async fn an_unmined_batch_is_replaced_with_a_higher_fee_and_anchored_once() {
+    let chain = Chain::start().await;
+    let mut cfg = chain.config(0);
+    cfg.tx_timeout_ms = 300;
+    let outbox = Arc::new(Outbox::default());
+    outbox
+        .pending
+        .lock()
+        .unwrap()
+        .extend([message(1), message(2)]);
+    let writer = Writer::new(&cfg, chain.archives(), outbox.clone()).unwrap();
+    let price_before = chain.rpc.gas_price().await.unwrap();
+    // Blocks stop: the batch transaction waits in the pool.
+    chain
+        .rpc
+        .call("evm_setAutomine", json!([false]))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let err = writer.publish_once().await.unwrap_err();
+        assert!(err.to_string().contains("not mined"), "{err}");
+    }
+    // One transaction in the pool (the versions replaced each other), none duplicated.
+    let status = chain.rpc.call("txpool_status", json!([])).await.unwrap();
+    assert_eq!(status["pending"], json!("0x1"), "{status}");
+    chain.mine(1).await;
+    let anchored = writer.publish_once().await.unwrap().unwrap();
+    let tx = chain
+        .rpc
+        .call("eth_getTransactionByHash", json!([anchored.tx_hash]))
+        .await
+        .unwrap();
+    let price = u128::from_str_radix(
+        tx["gasPrice"].as_str().unwrap().trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    assert!(price > price_before, "{price} <= {price_before}");
+    assert_eq!(outbox.confirmed.lock().unwrap().len(), 2);
+    chain
+        .rpc
+        .call("evm_setAutomine", json!([true]))
+        .await
+        .unwrap();
+    let sink = Arc::new(Recorder::default());
+    chain.reader(&cfg, sink.clone()).sync_once().await.unwrap();
+    let expected = [message(1), message(2)]
+        .map(|m| m["item_hash"].as_str().unwrap().to_owned())
+        .to_vec();
+    assert_eq!(sink.hashes(), expected, "one SyncEvent, delivered once");
+}
