@@ -389,3 +389,100 @@ impl BalanceSink for DbBalances {
             .map_err(|e| SeamError(format!("recording token balances: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
+
+    use alephd_processor::NoContentStore;
+    use axum::{Router, extract::Path as UrlPath, routing::get};
+
+    use super::*;
+
+    async fn store(dir: &Path) -> Store {
+        Store::open(dir, alephd_storage::StorageConfig::default())
+            .await
+            .unwrap()
+    }
+
+    /// A source serving `body` for every archive.
+    async fn source(body: &'static [u8]) -> String {
+        let app = Router::new().route(
+            "/api/v0/storage/raw/{cid}",
+            get(move |UrlPath(_cid): UrlPath<String>| async move { body.to_vec() }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    const ARCHIVE: &[u8] = br#"{"protocol":"aleph","version":1,"content":{"messages":[]}}"#;
+
+    #[tokio::test]
+    async fn archives_from_sources_are_checked_against_their_cid_and_kept() {
+        let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+        let none: Arc<dyn ContentFetcher> = Arc::new(NoContentStore);
+        // The sync node's store gives the id (an `ipfs add` CIDv0).
+        let origin = StoreArchives::new(store(dirs[0].path()).await, none.clone(), &[]).unwrap();
+        let id = origin.put(ARCHIVE.to_vec()).await.unwrap();
+        assert!(id.as_str().starts_with("Qm"), "{id}");
+
+        // Only a liar: never used, reported as not found (the reader defers it).
+        let liar =
+            source(b"{\"protocol\":\"aleph\",\"version\":1,\"content\":{\"messages\":[1]}}").await;
+        let fooled = StoreArchives::new(
+            store(dirs[1].path()).await,
+            none.clone(),
+            std::slice::from_ref(&liar),
+        )
+        .unwrap();
+        assert!(matches!(
+            fooled.get(&id).await,
+            Err(ArchiveError::NotFound(_))
+        ));
+
+        // A liar, then an honest source: the honest bytes, stored locally for next time.
+        let honest = source(ARCHIVE).await;
+        let local = store(dirs[2].path()).await;
+        let fetcher = StoreArchives::new(local.clone(), none.clone(), &[liar, honest]).unwrap();
+        assert_eq!(fetcher.get(&id).await.unwrap(), ARCHIVE);
+        let offline = StoreArchives::new(local, none, &[]).unwrap();
+        assert_eq!(offline.get(&id).await.unwrap(), ARCHIVE);
+
+        // A sha256 id (storage engine) is checked the same way: other bytes never satisfy it.
+        let sha = ArchiveId::of(b"x");
+        assert!(matches!(
+            fetcher.get(&sha).await,
+            Err(ArchiveError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn archived_records_parse_back_as_wire_messages() {
+        let record = MessageRecord {
+            item_hash: "QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB".into(),
+            sender: "0x0000000000000000000000000000000000000001".into(),
+            chain: "ETH".into(),
+            signature: Some("0x00".into()),
+            message_type: "STORE".into(),
+            item_type: "ipfs".into(),
+            item_content: None,
+            content: "{}".into(),
+            time: 1.5,
+            channel: Some("TEST".into()),
+            owner: String::new(),
+            content_type: None,
+            content_key: None,
+            content_ref: None,
+            content_item_hash: None,
+            payment_type: None,
+            size: 0,
+            reception_time: 0.0,
+        };
+        let m = IncomingMessage::from_value(wire(&record)).unwrap();
+        assert_eq!(m.item_hash().as_str(), record.item_hash);
+        assert_eq!(m.time(), 1.5);
+        assert_eq!(m.item_content(), None);
+    }
+}
