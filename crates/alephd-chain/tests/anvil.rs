@@ -222,14 +222,15 @@ async fn writer_anchors_batches_and_reader_replays_them_after_n_confirmations() 
     // anvil mines one block per transaction: mine blocks alongside so batches get buried.
     let mut anchored = Vec::new();
     loop {
+        // Blocks keep coming for as long as the writer waits, however slow the machine.
         let publish = writer.publish_once();
-        let miner = async {
-            for _ in 0..40 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                chain.mine(1).await;
+        tokio::pin!(publish);
+        let batch = loop {
+            tokio::select! {
+                r = &mut publish => break r,
+                () = tokio::time::sleep(Duration::from_millis(50)) => chain.mine(1).await,
             }
         };
-        let (batch, ()) = tokio::join!(publish, miner);
         match batch.unwrap() {
             Some(a) => anchored.push(a),
             None => break,
