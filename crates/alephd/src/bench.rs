@@ -32,6 +32,8 @@ pub(crate) enum BenchCommand {
     Ingest(IngestArgs),
     /// Gossip between real daemons on loopback: propagation latency and throughput.
     P2p(crate::bench_p2p::P2pBenchArgs),
+    /// REST read latency over loopback HTTP at a fixed request rate (open loop).
+    Api(crate::bench_api::ApiBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,7 +53,7 @@ pub(crate) struct IngestArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Signers {
+pub(crate) enum Signers {
     Eth,
     Sol,
     Mixed,
@@ -77,6 +79,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => runtime.block_on(ingest(args)),
         BenchCommand::P2p(args) => runtime.block_on(crate::bench_p2p::run(args)),
+        BenchCommand::Api(args) => runtime.block_on(crate::bench_api::run(args)),
     }
 }
 
@@ -109,7 +112,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
 
 /// Signs `n` messages: 8 accounts, half POSTs, a quarter AGGREGATEs, a quarter amends of
 /// posts made 131 messages earlier by the same owner (so the target has landed by then).
-fn sign_all(n: usize, chains: Signers) -> anyhow::Result<Vec<IncomingMessage>> {
+pub(crate) fn sign_all(n: usize, chains: Signers) -> anyhow::Result<Vec<IncomingMessage>> {
     let accounts: Vec<Arc<dyn Signer>> = (1..=8u8)
         .map(|i| -> anyhow::Result<Arc<dyn Signer>> {
             let eth = match chains {
@@ -315,7 +318,7 @@ async fn run_once(
     })
 }
 
-async fn prequeue(db: &Db, messages: &[IncomingMessage]) -> anyhow::Result<()> {
+pub(crate) async fn prequeue(db: &Db, messages: &[IncomingMessage]) -> anyhow::Result<()> {
     let wires: Vec<String> = messages
         .iter()
         .map(|m| m.to_wire_value().to_string())
@@ -431,7 +434,7 @@ async fn post_all(
 }
 
 /// Waits until the durable queue is empty (every message processed or rejected).
-async fn wait_drained(db: &Db) -> anyhow::Result<()> {
+pub(crate) async fn wait_drained(db: &Db) -> anyhow::Result<()> {
     loop {
         let mut conn = db.read().await?;
         if ops::pending_count(&mut conn).await? == 0 {

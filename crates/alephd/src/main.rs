@@ -4,6 +4,7 @@
 //! parses the command line and dispatches: each subcommand lives in its own module.
 
 mod bench;
+mod bench_api;
 mod bench_p2p;
 mod chain;
 mod cli;
