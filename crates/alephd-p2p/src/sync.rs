@@ -31,7 +31,8 @@ impl ItemKey {
         }
     }
 
-    fn digest(&self) -> [u8; 32] {
+    /// What a fingerprint XORs for this key; a node may cache it instead of hashing again.
+    pub fn digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(self.time_ms.to_be_bytes());
         h.update(self.hash.as_str().as_bytes());
@@ -90,8 +91,13 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     pub fn add(&mut self, key: &ItemKey) {
+        self.add_digest(&key.digest());
+    }
+
+    /// Adds a key by its (cached) [`ItemKey::digest`].
+    pub fn add_digest(&mut self, digest: &[u8; 32]) {
         self.count = self.count.saturating_add(1);
-        for (a, b) in self.xor.iter_mut().zip(key.digest()) {
+        for (a, b) in self.xor.iter_mut().zip(digest) {
             *a ^= b;
         }
     }

@@ -6,7 +6,7 @@
 //! nothing, so a peer never sees a half-empty node. It only mirrors the database: the
 //! messages themselves are read from there when a peer asks for them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use alephd_db::{Cursor, Db, MessageFilter, MessageRecord, SortOrder, ops};
 use alephd_message::ItemHash;
@@ -31,7 +31,8 @@ pub(crate) struct SyncIndex {
 #[derive(Debug, Default)]
 struct State {
     ready: bool,
-    keys: BTreeSet<ItemKey>,
+    /// Each key with its fingerprint digest, computed once.
+    keys: BTreeMap<ItemKey, [u8; 32]>,
     by_hash: HashMap<ItemHash, u64>,
 }
 
@@ -43,7 +44,8 @@ impl State {
                 hash: key.hash.clone(),
             });
         }
-        self.keys.insert(key);
+        let digest = key.digest();
+        self.keys.insert(key, digest);
     }
 
     fn remove(&mut self, hash: &ItemHash) {
@@ -58,15 +60,21 @@ impl State {
     /// Keys with `range.start_ms <= time < range.end_ms`, in order. Hashes of different
     /// shapes (hex, `Qm…`, `bafy…`) sort differently, so start one millisecond early and
     /// filter on time rather than trusting a hash lower bound.
-    fn in_range(&self, range: TimeRange) -> impl Iterator<Item = &ItemKey> {
+    fn in_range(&self, range: TimeRange) -> impl Iterator<Item = (&ItemKey, &[u8; 32])> {
         let start = ItemKey {
             time_ms: range.start_ms.saturating_sub(1),
             hash: ItemHash::from_sha256_digest([0; 32]),
         };
         self.keys
             .range(start..)
-            .take_while(move |k| k.time_ms < range.end_ms)
-            .filter(move |k| k.time_ms >= range.start_ms)
+            .take_while(move |(k, _)| k.time_ms < range.end_ms)
+            .filter(move |(k, _)| k.time_ms >= range.start_ms)
+    }
+
+    fn fingerprint(&self, range: TimeRange) -> Fingerprint {
+        let mut fp = Fingerprint::default();
+        self.in_range(range).for_each(|(_, d)| fp.add_digest(d));
+        fp
     }
 }
 
@@ -177,10 +185,7 @@ impl SyncProvider for SyncIndex {
     ) -> BoxFuture<'a, Result<Vec<Fingerprint>, ProviderError>> {
         Box::pin(async move {
             let state = self.ready().await?;
-            Ok(ranges
-                .iter()
-                .map(|r| Fingerprint::of(state.in_range(*r)))
-                .collect())
+            Ok(ranges.iter().map(|r| state.fingerprint(*r)).collect())
         })
     }
 
@@ -194,6 +199,7 @@ impl SyncProvider for SyncIndex {
             let state = self.ready().await?;
             Ok(state
                 .in_range(range)
+                .map(|(k, _)| k)
                 .filter(|k| after.is_none_or(|a| *k > a))
                 .take(limit)
                 .cloned()
@@ -331,6 +337,9 @@ mod tests {
             end_ms: 20,
         };
         assert_eq!(state.in_range(r).count(), 2);
+        let cached = state.fingerprint(r);
+        assert_eq!(cached, Fingerprint::of(state.in_range(r).map(|(k, _)| k)));
+        assert_eq!(cached.count, 2);
         state.remove(&key(0, 2).hash);
         assert_eq!(state.in_range(r).count(), 1);
         // Re-inserting a hash under another time moves it.
