@@ -14,7 +14,7 @@ use std::{convert::Infallible, sync::Arc, time::Instant};
 
 use alephd_api::{ApiState, CoreApi, router};
 use alephd_db::Db;
-use alephd_processor::{Processor, ProcessorConfig, StoreFetcher};
+use alephd_processor::{Processor, ProcessorConfig, StoreFetcher, billing::BillingConfig};
 use alephd_storage::{StorageConfig, Store};
 use axum::{body::Body, http::Request};
 use bytes::Bytes;
@@ -40,9 +40,18 @@ async fn main() {
         .await
         .unwrap();
     let cancel = CancellationToken::new();
+    // The uploader's balance comes from a trusted balances-update, as on a real node.
+    let oracle = signer::Signer::eth(9);
+    let config = ProcessorConfig {
+        billing: BillingConfig {
+            balance_senders: vec![oracle.address()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let (processor, _task) = Processor::spawn(
         db.clone(),
-        ProcessorConfig::default(),
+        config,
         Arc::new(StoreFetcher::new(store.clone())),
         cancel.clone(),
     );
@@ -52,6 +61,21 @@ async fn main() {
             .with_storage(store),
     );
     let alice = signer::Signer::eth(1);
+    let update = oracle.message(
+        "POST",
+        json!({"type": "balances-update", "content": {"chain": "ETH", "main_height": 1,
+               "balances": {alice.address(): 1e9}}}),
+        1_790_000_000.0,
+        "BENCH",
+    );
+    let request = Request::post("/api/v0/messages")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"sync": true, "message": update}).to_string(),
+        ))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
     for round in 0..rounds {
         // Different bytes each round: every upload stores a new file.
         let file: Vec<u8> = (0..mib * 1024 * 1024)

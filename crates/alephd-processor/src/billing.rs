@@ -33,7 +33,8 @@ pub async fn token_balance(conn: &mut Conn, address: &str) -> Result<f64, DbErro
         .await?
         .iter()
         .map(|b| b.balance)
-        .sum())
+        .sum::<f64>()
+        + 0.0) // the empty sum is -0.0
 }
 
 /// An address's credit balance at `now` (unexpired movements).

@@ -67,7 +67,8 @@ pub(super) async fn message(
             let view = MessageView::new(&record, confirmations(&mut conn, &hash).await?);
             body["message"] = serde_json::to_value(view).map_err(|_| ApiError::Internal)?;
             if s.status == MessageStatus::Removing {
-                body["reason"] = json!("balance_insufficient");
+                let reason = ops::removal(&mut conn, &hash).await?.map(|r| r.reason);
+                body["reason"] = json!(reason.as_deref().unwrap_or("balance_insufficient"));
             }
         }
         MessageStatus::Rejected => {
@@ -88,7 +89,13 @@ pub(super) async fn message(
                     "sender": f.sender, "chain": f.chain, "signature": f.signature, "type": f.message_type,
                     "item_type": f.item_type, "item_hash": f.item_hash, "time": f.time, "channel": f.channel,
                 });
-                body["forgotten_by"] = json!(f.forgotten_by_list()?);
+                if s.status == MessageStatus::Removed {
+                    body["reason"] = json!("balance_insufficient");
+                    body["removed_at"] = json!(iso8601(f.forgotten_at));
+                    body["size"] = json!(f.size);
+                } else {
+                    body["forgotten_by"] = json!(f.forgotten_by_list()?);
+                }
             }
         }
     }

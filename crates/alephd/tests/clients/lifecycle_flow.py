@@ -94,7 +94,8 @@ async def main():
         check(await raw_status(http, a_file) == 404, "the removed file is gone from the node")
         async with http.get(f"{API}/api/v0/messages/{a_msg}") as r:
             body = await r.json()
-        check(body["status"] == "removed", "GET /messages says removed", body)
+        check(body["status"] == "removed" and body["reason"] == "balance_insufficient"
+              and "removed_at" in body, "GET /messages says removed, why and when", body)
 
         check(await status(http, b_msg) == "processed", "the paid-for STORE stays processed")
         check(await raw_status(http, b_file) == 200, "the paid-for file stays")
