@@ -95,6 +95,10 @@ pub(crate) async fn read_upload(
                     .await?
                     .pop()
                     .ok_or(StorageApiError::Internal)?;
+                drop(field); // the multipart stream is locked while a field lives
+                if message.is_none() {
+                    message = trailing_metadata(state, &mut multipart, &added, engine).await?;
+                }
                 return Ok(Upload {
                     added,
                     name,
@@ -105,6 +109,38 @@ pub(crate) async fn read_upload(
         }
     }
     Err(StorageApiError::BadRequest("missing `file` part".into()))
+}
+
+/// A `metadata` part sent after the file (clients send it first): the file was stored under
+/// a grace pin; the message must still verify and name exactly these bytes (422 otherwise).
+async fn trailing_metadata(
+    state: &ApiState,
+    multipart: &mut Multipart,
+    added: &Added,
+    engine: Engine,
+) -> Result<Option<UploadMessage>, StorageApiError> {
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+        if field.name() != Some("metadata") {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+            if bytes.len() + chunk.len() > MAX_METADATA {
+                return Err(StorageApiError::TooLarge(MAX_METADATA as u64));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let parsed = parse_metadata(&bytes, engine)?;
+        if expected(&parsed.content)? != added.content {
+            return Err(StorageApiError::BadRequest(format!(
+                "the STORE message names {} but the file is {}",
+                parsed.content.item_hash, added.content
+            )));
+        }
+        check_affordable(state, &parsed, Some(added.size)).await?;
+        return Ok(Some(parsed));
+    }
+    Ok(None)
 }
 
 /// `{"message": {...}, "sync": bool}` with a signed STORE for this engine.

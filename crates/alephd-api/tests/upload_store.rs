@@ -184,6 +184,17 @@ async fn signed_upload_is_processed_and_served() {
     assert_eq!(balance["locked_amount"], 0.0);
     assert_eq!(balance["credit_balance"], 0);
 
+    // Metadata after the file (clients send it first) is honoured too.
+    let file3 = vec![9u8; 10_000];
+    let message3 = store_message(&alice, &sha256(&file3), T + 1.0);
+    let mut reversed = body(None, &file3);
+    let closing = format!("--{BOUNDARY}--\r\n");
+    reversed.truncate(reversed.len() - closing.len());
+    reversed.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{}\r\n{closing}", json!({"message": message3, "sync": true})).as_bytes());
+    let (status, answer) = node.upload("/api/v0/storage/add_file", reversed).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["message_status"], "processed");
+
     // IPFS engine with a message naming the CID.
     let file2 = vec![7u8; 50_000];
     let cid = alephd_storage::hash_bytes(&file2, alephd_storage::Layout::V0)
