@@ -94,7 +94,10 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         }
     };
     // The swarm stops on the same token; wait for it so the port is free when we return.
-    let _ = network_task.await;
+    let network = network_task
+        .await
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the p2p network panicked: {e}")));
+    let outcome = outcome.and(network);
     crate::chain::join(chain_tasks).await;
     db.close().await;
     tracing::info!("alephd node stopped");

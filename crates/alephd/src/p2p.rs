@@ -92,13 +92,13 @@ impl Network {
     }
 
     /// Connects the network to the running processor: loads the catch-up index, starts the
-    /// inbound and outbound loops and returns the network's HTTP routes and its task (which
-    /// ends on `cancel`).
+    /// inbound and outbound loops and returns the network's HTTP routes and its task. The task
+    /// ends on `cancel`; if the swarm stops before, it stops the node and returns the error.
     pub(crate) async fn attach(
         self,
         processor: ProcessorHandle,
         cancel: CancellationToken,
-    ) -> anyhow::Result<(axum::Router, JoinHandle<()>)> {
+    ) -> anyhow::Result<(axum::Router, JoinHandle<anyhow::Result<()>>)> {
         // Subscribe before loading, so nothing applied in between is missed.
         let results = processor.subscribe();
         let loaded = self
@@ -117,7 +117,7 @@ impl Network {
             seen: Arc::default(),
         };
         tokio::spawn(ingest::run_outbound(links.clone(), results, cancel.clone()));
-        tokio::spawn(ingest::run_inbound(links, self.events, cancel));
+        tokio::spawn(ingest::run_inbound(links, self.events, cancel.clone()));
         let redialled = peer_table::redial_known(&self.db, &self.p2p).await;
         // Peers that connected while the index was loading were refused: compare now.
         for peer in self.p2p.peers().await.unwrap_or_default() {
@@ -137,6 +137,17 @@ impl Network {
             peers,
             index: self.index,
         });
-        Ok((routes, self.task))
+        Ok((routes, tokio::spawn(watch(self.task, cancel))))
     }
+}
+
+/// The swarm is critical: if it ends on its own (a panic in the actor), the node stops too.
+async fn watch(task: JoinHandle<()>, cancel: CancellationToken) -> anyhow::Result<()> {
+    let ended = task.await;
+    if cancel.is_cancelled() {
+        return Ok(());
+    }
+    tracing::error!(?ended, "the p2p network stopped; shutting the node down");
+    cancel.cancel();
+    anyhow::bail!("the p2p network stopped")
 }
