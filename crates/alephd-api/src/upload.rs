@@ -221,6 +221,10 @@ async fn check_affordable(
         .await
         .map_err(|_| StorageApiError::Internal)?;
     let mut value = upload.message.to_wire_value();
+    // Price the declared size: the estimate reads `content` when there is no item_content.
+    if let Some(object) = value.as_object_mut() {
+        object.remove("item_content");
+    }
     value["content"] = json!({
         "address": upload.content.address.as_str(), "time": upload.content.time,
         "item_type": upload.content.item_type.as_str(), "item_hash": upload.content.item_hash.as_str(),

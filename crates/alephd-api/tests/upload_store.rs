@@ -317,3 +317,38 @@ async fn unaffordable_upload_is_refused_with_402() {
     assert_eq!(price["cost"], "0.999999999000000000");
     assert_eq!(price["payment_type"], "hold");
 }
+
+/// The `aleph file upload` estimate request exactly as captured from the real CLI, then with
+/// a 30 MiB hint in its signed `item_content` (the CLI's `content` copy omits the hint).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_estimate_request_parses_and_prices() {
+    let node = Node::start(StorageConfig::default(), BillingConfig::default()).await;
+    let path = format!(
+        "{}/../../fixtures/client-captures/aleph-cli-file_upload_storage.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let capture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let request = &capture["requests"][0];
+    assert_eq!(request["path"], "/api/v0/price/estimate");
+    let mut estimate = request["body"]["json"].clone();
+    let post = |body: &Value| {
+        Request::post("/api/v0/price/estimate")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (status, price) = node.call(post(&estimate)).await;
+    assert_eq!(status, 200, "{price}");
+    assert_eq!(price["required_tokens"], 0.0);
+    assert_eq!(price["payment_type"], "hold");
+    assert_eq!(price["cost"], "0.000000000000000000");
+
+    let text = estimate["message"]["item_content"]
+        .as_str()
+        .unwrap()
+        .replace("\"estimated_size_mib\":0", "\"estimated_size_mib\":30");
+    estimate["message"]["item_content"] = json!(text);
+    let (status, price) = node.call(post(&estimate)).await;
+    assert_eq!(status, 200, "{price}");
+    assert_eq!(price["cost"], "9.999999990000000000");
+}

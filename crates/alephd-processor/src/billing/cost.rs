@@ -467,12 +467,11 @@ pub async fn estimate(
             )));
         }
     };
-    let mut object = match (
-        message.get("content"),
-        message.get("item_content").and_then(Value::as_str),
-    ) {
-        (Some(Value::Object(o)), _) => o.clone(),
-        (_, Some(text)) => match serde_json::from_str::<Value>(text) {
+    // The signed `item_content` is the truth (clients' `content` may omit hints such as
+    // `estimated_size_mib`); `content` serves when there is no inline text.
+    let inline = message.get("item_content").and_then(Value::as_str);
+    let mut object = match (inline, message.get("content")) {
+        (Some(text), _) => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(o)) => o,
             _ => {
                 return Err(EstimateError::Invalid(
@@ -480,6 +479,7 @@ pub async fn estimate(
                 ));
             }
         },
+        (None, Some(Value::Object(o))) => o.clone(),
         _ => return Err(EstimateError::Invalid("the message has no content".into())),
     };
     let sender = message
