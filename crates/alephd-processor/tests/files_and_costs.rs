@@ -584,3 +584,129 @@ async fn unpaid_files_go_removing_then_removed_and_paid_ones_stay() {
     assert_eq!(node.pins(&bob_file).await, Some(1), "the paid file stays");
     assert_eq!(node.status(&b).await, Some(MessageStatus::Processed));
 }
+
+#[tokio::test]
+async fn credit_posts_move_credits_and_unfunded_credit_resources_go_removing() {
+    let oracle = Signer::eth(9);
+    let node = Node::new(paid_config(&oracle)).await;
+    let alice = Signer::eth(1);
+    let bob = Signer::eth(2);
+    let credits = |signer: &Signer,
+                   post_type: &str,
+                   key: &str,
+                   to: &str,
+                   amount: i64,
+                   time: f64| {
+        signer.message(
+            "POST",
+            json!({"type": post_type, "content": {key: {"credits": [
+                {"address": to, "amount": amount, "price": "1", "tx_hash": "0x1", "provider": "t"}]}}}),
+            time,
+            "ALEPH_CREDIT",
+        )
+    };
+    let balance = |address: String| {
+        let db = node.db.clone();
+        async move {
+            let mut conn = db.read().await.unwrap();
+            billing::credit_balance(&mut conn, &address, T)
+                .await
+                .unwrap()
+        }
+    };
+    let distribution = credits(
+        &oracle,
+        "aleph_credit_distribution",
+        "distribution",
+        &alice.address(),
+        1_000_000,
+        T,
+    );
+    let fake = credits(
+        &bob,
+        "aleph_credit_distribution",
+        "distribution",
+        &bob.address(),
+        1_000_000,
+        T,
+    );
+    node.settle(&[distribution, fake]).await;
+    assert_eq!(balance(alice.address()).await, 1_000_000);
+    assert_eq!(
+        balance(bob.address()).await,
+        0,
+        "only credit senders distribute"
+    );
+
+    let transfer = credits(
+        &alice,
+        "aleph_credit_transfer",
+        "transfer",
+        &bob.address(),
+        300_000,
+        T + 1.0,
+    );
+    let overspend = credits(
+        &alice,
+        "aleph_credit_transfer",
+        "transfer",
+        &bob.address(),
+        5_000_000,
+        T + 2.0,
+    );
+    let to_self = credits(
+        &alice,
+        "aleph_credit_transfer",
+        "transfer",
+        &alice.address(),
+        1,
+        T + 3.0,
+    );
+    let expense = credits(
+        &oracle,
+        "aleph_credit_expense",
+        "expense",
+        &alice.address(),
+        100_000,
+        T + 4.0,
+    );
+    node.settle(std::slice::from_ref(&transfer)).await;
+    node.settle(&[overspend.clone(), to_self.clone(), expense])
+        .await;
+    assert_eq!(node.status(&transfer).await, Some(MessageStatus::Processed));
+    assert_eq!(node.code(&overspend).await, 6);
+    assert_eq!(node.code(&to_self).await, 0);
+    assert_eq!(balance(alice.address()).await, 600_000);
+    assert_eq!(balance(bob.address()).await, 300_000);
+
+    // A credit STORE (billed as 25 MiB at least) that the credits stop covering.
+    let file = node.upload(vec![5; 1000]).await;
+    let paid = store_msg(
+        &bob,
+        &file,
+        json!({"payment": {"chain": "ETH", "type": "credit"}}),
+        T + 5.0,
+    );
+    node.settle(std::slice::from_ref(&paid)).await;
+    assert_eq!(node.status(&paid).await, Some(MessageStatus::Processed));
+    let spend = credits(
+        &oracle,
+        "aleph_credit_expense",
+        "expense",
+        &bob.address(),
+        300_000,
+        T + 6.0,
+    );
+    node.settle(&[spend]).await;
+    let report = lifecycle::balance_sweep(&node.db, &node.billing, T + 10.0)
+        .await
+        .unwrap();
+    assert_eq!(report.to_removing, 1);
+    assert_eq!(node.status(&paid).await, Some(MessageStatus::Removing));
+    let mut conn = node.db.read().await.unwrap();
+    let removal = ops::removal(&mut conn, &hash_of(&paid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(removal.reason, "credit_insufficient");
+}
