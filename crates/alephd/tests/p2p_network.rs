@@ -362,6 +362,13 @@ async fn alephd_peers_shows_the_running_nodes_view() {
         }
         command.output().unwrap()
     };
+    // Aleph's shape: the node's multiaddrs, each ending in its peer id.
+    let public = hub.get_json("/api/v0/info/public.json").await;
+    assert_eq!(
+        public["node_multi_addresses"][0],
+        hub.multiaddr().as_str(),
+        "{public}"
+    );
     let table = run(false);
     assert!(table.status.success(), "{table:?}");
     let text = String::from_utf8(table.stdout).unwrap();
