@@ -79,6 +79,17 @@ pub(crate) async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
+    // Only the accounts that own aggregates (an address without any is a correct 404).
+    let aggregate_owners: Vec<String> = {
+        let mut a: Vec<String> = messages
+            .iter()
+            .filter(|m| m.message_type() == alephd_message::MessageType::Aggregate)
+            .map(|m| m.sender().as_str().to_owned())
+            .collect();
+        a.sort();
+        a.dedup();
+        a
+    };
     let first = &addresses[0];
     let routes: Vec<(&str, Vec<String>)> = vec![
         (
@@ -96,7 +107,7 @@ pub(crate) async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
         ),
         (
             "aggregates/{address}.json",
-            addresses
+            aggregate_owners
                 .iter()
                 .map(|a| format!("{base}/api/v0/aggregates/{a}.json"))
                 .collect(),
