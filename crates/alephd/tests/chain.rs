@@ -340,6 +340,43 @@ async fn a_fresh_node_rebuilds_the_sync_nodes_state_from_the_chain() {
     assert_eq!(on_a, on_c);
     let root_c = get(&format!("{api_c}/api/v0/state_root.json")).await;
     assert_eq!(root_a, root_c);
+    drop(c);
+
+    // Node D: only a libp2p peer (A). Messages may also reach it by gossip and catch-up,
+    // but confirmations come only with the archives, fetched over p2p here.
+    let info = get(&format!("{api_a}/api/v0/info/public.json")).await;
+    let a_multiaddr = format!("{}/p2p/{}", a.p2p_addr(), info["peer_id"].as_str().unwrap());
+    let dir_d = tempfile::tempdir().unwrap();
+    let config_d = write_config(
+        dir_d.path(),
+        &chain_section(&anvil.url(), &contract, &emitter, ""),
+    );
+    let d = DaemonBuilder::new(BIN)
+        .arg("--config")
+        .arg(config_d.to_str().unwrap())
+        .arg("--bootstrap")
+        .arg(&a_multiaddr)
+        .start()
+        .unwrap();
+    let api_d = d.api_url();
+    let mut on_d = eventually(
+        "D replays every message with archives from its peer",
+        &[&a, &d],
+        || confirmations(&api_d, &all),
+    )
+    .await;
+    on_d.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(on_a, on_d);
+    let root_d = eventually("D reaches A's state root", &[&a, &d], || {
+        let url = format!("{api_d}/api/v0/state_root.json");
+        let want = root_a.clone();
+        async move {
+            let got = get(&url).await;
+            (got == want).then_some(got)
+        }
+    })
+    .await;
+    assert_eq!(root_a, root_d);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
