@@ -29,6 +29,17 @@ fn ipfs_post(signer: &EthAccount, cid: &str, time: f64) -> Value {
     signer.sign_message(unsigned).unwrap().to_wire_value()
 }
 
+async fn cat(node: &Node, cid: &str) -> bytes::Bytes {
+    node.http
+        .post(node.url(&format!("/api/v0/cat?arg={cid}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_only_an_ipfs_rpc_has_is_fetched_and_verified() {
     let holder = Node::start(NodeOptions::default()).await;
@@ -90,24 +101,8 @@ async fn content_only_an_ipfs_rpc_has_is_fetched_and_verified() {
         served["message"]["content"]["type"]
     );
     // The node now holds and serves the content itself, byte-identical.
-    let raw = node
-        .http
-        .post(node.url(&format!("/api/v0/cat?arg={cid}")))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let original = holder
-        .http
-        .post(holder.url(&format!("/api/v0/cat?arg={cid}")))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let raw = cat(&node, &cid).await;
+    let original = cat(&holder, &cid).await;
     assert_eq!(raw, original);
 
     // A CID the RPC does not have: the message waits for its content.
