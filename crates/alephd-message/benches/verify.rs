@@ -143,6 +143,12 @@ fn bench(c: &mut Criterion) {
                 .for_each(|(k, s, m)| k.verify_strict(m.as_bytes(), s).unwrap())
         })
     });
+    group.bench_function("sol_bare_dalek_nonstrict_1core", |b| {
+        b.iter(|| {
+            raw.iter()
+                .for_each(|(k, s, m)| ed25519_dalek::Verifier::verify(k, m.as_bytes(), s).unwrap())
+        })
+    });
     group.bench_function("sol_batch_1core", |b| {
         b.iter(|| {
             let fields: Vec<_> = sol.iter().map(Signed::fields).collect();
