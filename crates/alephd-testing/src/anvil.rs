@@ -1,16 +1,22 @@
 //! A real anvil (Foundry's dev EVM chain, installed from npm by `scripts/test-env.sh`) on a
-//! free loopback port, killed when dropped.
+//! loopback port of its own choosing, killed when dropped.
+//!
+//! anvil binds port 0 and we read the port it got from its `Listening on` line: choosing a
+//! "free" port first and passing it in races with every other test doing the same (two anvils
+//! on one port: one exits, and its test talks to the other one's chain until that dies).
 
 use std::{
-    net::{SocketAddr, TcpStream},
+    io::{BufRead, BufReader},
+    net::SocketAddr,
     path::PathBuf,
     process::{Child, Command, Stdio},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
 
-use crate::{free_port, repo_root};
+use crate::repo_root;
 
 /// How long anvil may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -57,33 +63,65 @@ impl Anvil {
     }
 
     fn spawn(block_time: Option<u64>) -> anyhow::Result<Self> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut command = Command::new(Self::binary()?);
-        command
-            .args(["--host", "127.0.0.1", "--port"])
-            .arg(addr.port().to_string())
-            .args(["--chain-id", &ANVIL_CHAIN_ID.to_string(), "--silent"]);
+        command.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--chain-id",
+            &ANVIL_CHAIN_ID.to_string(),
+        ]);
         if let Some(s) = block_time {
             command.arg("--block-time").arg(s.to_string());
         }
-        let child = command
+        let mut child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .context("cannot spawn anvil")?;
-        let mut anvil = Self { child, addr };
+        let stdout = child.stdout.take().context("anvil's stdout")?;
+        let (tx, rx) = mpsc::channel();
+        // Reads the bound address, then keeps draining anvil's request log so it never blocks.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if let Some(addr) = line.trim().strip_prefix("Listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let mut anvil = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
         let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Some(status) = anvil.child.try_wait()? {
-                bail!("anvil exited at start: {status}");
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(addr) => {
+                    anvil.addr = addr
+                        .parse()
+                        .with_context(|| format!("anvil printed an odd address `{addr}`"))?;
+                    return Ok(anvil);
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = anvil.child.wait()?;
+                    bail!("anvil exited at start: {status}");
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(status) = anvil.child.try_wait()? {
+                        bail!("anvil exited at start: {status}");
+                    }
+                    if Instant::now() > deadline {
+                        bail!("anvil did not start listening within {START_TIMEOUT:?}");
+                    }
+                }
             }
-            if Instant::now() > deadline {
-                bail!("anvil did not listen on {addr} within {START_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(anvil)
     }
 
     /// `http://127.0.0.1:PORT`.

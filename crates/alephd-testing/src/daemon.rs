@@ -94,6 +94,19 @@ impl DaemonBuilder {
 
     /// Spawns the daemon and waits until its API answers.
     pub fn start(self) -> anyhow::Result<Daemon> {
+        // Ports are picked free but handed over later, so another process may take one in
+        // between; such a start is retried on fresh ports. Any other failure is the test's.
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 1;
+        loop {
+            match self.try_start() {
+                Err(e) if attempt < ATTEMPTS && is_port_taken(&e) => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn try_start(&self) -> anyhow::Result<Daemon> {
         let temp = tempfile::tempdir()?;
         let data_dir = match (&self.data_dir, self.default_data_dir) {
             (Some(dir), _) => dir.clone(),
@@ -133,6 +146,12 @@ impl DaemonBuilder {
         daemon.wait_ready()?;
         Ok(daemon)
     }
+}
+
+/// Whether a failed start was a port someone else took (the daemon's bind error).
+fn is_port_taken(error: &anyhow::Error) -> bool {
+    let text = format!("{error:#}");
+    text.contains("cannot listen on") || text.contains("Address already in use")
 }
 
 /// A running daemon. Killed (SIGKILL) on drop if still running.
