@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::{
     ApiState,
-    storage::{StorageApiError, check_length, declared_length, serve_file, store},
+    storage::{self, StorageApiError, check_length, declared_length, serve_file, store},
     upload,
 };
 
@@ -68,17 +68,8 @@ async fn add_json(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, StorageApiError> {
-    let store = store(&state)?;
-    let limit = store.config().max_unauthenticated_upload;
-    check_length(&headers, limit)?;
-    let bytes = axum::body::to_bytes(body, limit as usize)
-        .await
-        .map_err(|_| StorageApiError::TooLarge(limit))?;
-    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
-        .map_err(|e| StorageApiError::BadRequest(e.to_string()))?;
-    let added = store
-        .add_bytes(bytes, AddOptions::new(Engine::Ipfs(Layout::V0), limit))
-        .await?;
+    let added =
+        storage::add_json_document(&state, &headers, body, Engine::Ipfs(Layout::V0)).await?;
     Ok(Json(json!({"status": "success", "hash": added.cid.to_string()})).into_response())
 }
 

@@ -218,22 +218,33 @@ fn success(added: &Added) -> Json<serde_json::Value> {
     Json(json!({"status": "success", "hash": added.content.to_string()}))
 }
 
-async fn add_json(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
+/// A JSON document upload (`storage/add_json`, `ipfs/add_json`): at most the unauthenticated
+/// limit, must parse as JSON, stored as given (grace-pinned) under `engine`.
+pub(crate) async fn add_json_document(
+    state: &ApiState,
+    headers: &HeaderMap,
     body: Body,
-) -> Result<Response, StorageApiError> {
-    let store = store(&state)?;
+    engine: Engine,
+) -> Result<Added, StorageApiError> {
+    let store = store(state)?;
     let limit = store.config().max_unauthenticated_upload;
-    check_length(&headers, limit)?;
+    check_length(headers, limit)?;
     let bytes = axum::body::to_bytes(body, limit as usize)
         .await
         .map_err(|_| StorageApiError::TooLarge(limit))?;
     serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
         .map_err(|e| StorageApiError::BadRequest(e.to_string()))?;
-    let added = store
-        .add_bytes(bytes, AddOptions::new(Engine::Storage, limit))
-        .await?;
+    Ok(store
+        .add_bytes(bytes, AddOptions::new(engine, limit))
+        .await?)
+}
+
+async fn add_json(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, StorageApiError> {
+    let added = add_json_document(&state, &headers, body, Engine::Storage).await?;
     Ok(success(&added).into_response())
 }
 
