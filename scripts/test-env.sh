@@ -19,4 +19,15 @@ if ! cmp -s "$root/tests-js/package-lock.json" "$stamp" 2>/dev/null; then
   (cd "$root/tests-js" && npm ci --no-audit --no-fund --loglevel=error)
   cp "$root/tests-js/package-lock.json" "$stamp"
 fi
+# The Linux sandbox runtime (alephd-compute): bubblewrap, slirp4netns, and the tools that build
+# and unpack runtime images (the image itself is built once by the tests, see alephd-testing).
+missing=""
+for tool in bwrap slirp4netns mmdebstrap mksquashfs unsquashfs; do
+  command -v "$tool" >/dev/null 2>&1 || missing=yes
+done
+if [ -n "$missing" ]; then
+  pkgs="bubblewrap slirp4netns mmdebstrap squashfs-tools"
+  apt-get install -y --no-install-recommends $pkgs >/dev/null \
+    || { apt-get update -qq && apt-get install -y --no-install-recommends $pkgs >/dev/null; }
+fi
 echo "test env ready: $venv, $root/tests-js/node_modules"

@@ -6,7 +6,9 @@
 mod anvil;
 mod daemon;
 mod env;
+mod sandbox;
 
 pub use anvil::{ANVIL_CHAIN_ID, ANVIL_KEYS, Anvil};
 pub use daemon::{Daemon, DaemonBuilder, free_port, http_get};
 pub use env::{fixtures_dir, node_modules, python, repo_root};
+pub use sandbox::{sandbox_hello_binary, sandbox_runtime};

@@ -34,6 +34,8 @@ pub(crate) enum BenchCommand {
     P2p(crate::bench_p2p::P2pBenchArgs),
     /// REST read latency over loopback HTTP at a fixed request rate (open loop).
     Api(crate::bench_api::ApiBenchArgs),
+    /// Linux sandbox: cold start to first byte, warm latency, instances per GiB.
+    Sandbox(crate::bench_sandbox::SandboxBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +82,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => runtime.block_on(ingest(args)),
         BenchCommand::P2p(args) => runtime.block_on(crate::bench_p2p::run(args)),
         BenchCommand::Api(args) => runtime.block_on(crate::bench_api::run(args)),
+        BenchCommand::Sandbox(args) => runtime.block_on(crate::bench_sandbox::run(args)),
     }
 }
 

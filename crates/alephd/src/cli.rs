@@ -21,6 +21,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::bench::BenchCommand,
     },
+    /// Linux runtime images for sandboxed programs.
+    Runtime {
+        #[command(subcommand)]
+        command: crate::runtime::RuntimeCommand,
+    },
     /// Show the running node's peers: its addresses, connected and known peers.
     Peers(PeersArgs),
     /// Inspect the node configuration.

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_api;
 mod bench_p2p;
+mod bench_sandbox;
 mod chain;
 mod cli;
 mod config;
@@ -14,6 +15,7 @@ mod data_dir;
 mod logging;
 mod p2p;
 mod peers;
+mod runtime;
 
 use std::process::ExitCode;
 
@@ -37,6 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Daemon(args) => daemon::run(args),
         Command::Peers(args) => peers::run(args),
+        Command::Runtime { command } => runtime::run(command),
         Command::Bench { command } => bench::run(command),
         Command::Config {
             command: ConfigCommand::Default,

@@ -1,0 +1,152 @@
+"""Linux-runtime PROGRAMs deployed by Aleph's own clients on a live alephd, answering on /vm/{hash}.
+
+Usage: python sandbox_flow.py API_URL ALEPH_BIN WORKDIR RUNTIME_SQUASHFS HELLO_BINARY APP_DIR
+The daemon trusts ORACLE for balances. The runtime image (built by `alephd runtime build`) is
+uploaded with `aleph file upload`; a FastAPI app directory is deployed with
+`aleph program upload` (zip, ASGI, variables, a persistent and an immutable volume), and a
+static binary is deployed with aleph-sdk-python's `create_program` (squashfs code, binary
+interface). Code, runtime and volumes all reach the node through messages.
+Prints "SANDBOX FLOW OK".
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from aleph.sdk.chains.ethereum import ETHAccount
+from aleph.sdk.client import AuthenticatedAlephHttpClient
+from aleph_message.models.execution.program import Encoding
+from aleph_message.status import MessageStatus
+
+API, ALEPH, WORK, RUNTIME, HELLO, APP = sys.argv[1:7]
+ORACLE = ETHAccount(private_key=bytes([0x33] * 32))
+ALICE = ETHAccount(private_key=bytes([0x11] * 32))
+KEY = "11" * 32
+CHANNEL = "ALEPHD-SANDBOX"
+ENV = dict(os.environ, ALEPH_API_HOST=API, ALEPH_CONFIG_HOME=os.path.join(WORK, "aleph-config"),
+           COLUMNS="200", NO_COLOR="1")
+
+
+def check(cond, what, got=None):
+    if not cond:
+        raise AssertionError(f"{what}: got {got!r}")
+    print(f"ok - {what}", flush=True)
+
+
+def aleph(*args):
+    done = subprocess.run([ALEPH, "--no-format", *args], env=ENV, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def last_json(out):
+    lines = out.splitlines()
+    for start in reversed([i for i, line in enumerate(lines) if line.startswith("{")]):
+        try:
+            return json.loads("\n".join(lines[start:]))
+        except json.JSONDecodeError:
+            continue
+    raise AssertionError(f"no JSON object in output:\n{out}")
+
+
+def get(path, timeout=120):
+    try:
+        with urllib.request.urlopen(f"{API}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def wait_processed(item_hash):
+    for _ in range(600):
+        status, body = get(f"/api/v0/messages/{item_hash}/status")
+        if status == 200 and json.loads(body)["status"] != "pending":
+            return json.loads(body)["status"]
+        time.sleep(0.1)
+    raise AssertionError(f"{item_hash} still pending")
+
+
+def squashfs_of(path):
+    """A squashfs holding one file (the binary program's code)."""
+    out = os.path.join(WORK, "hello.squashfs")
+    subprocess.run(["mksquashfs", path, out, "-noappend", "-quiet", "-no-progress"], check=True)
+    return open(out, "rb").read()
+
+
+async def main():
+    os.makedirs(ENV["ALEPH_CONFIG_HOME"], exist_ok=True)
+    async with AuthenticatedAlephHttpClient(account=ORACLE, api_server=API) as oracle, \
+            AuthenticatedAlephHttpClient(account=ALICE, api_server=API) as alice:
+        _, st = await oracle.create_post(
+            {"chain": "ETH", "main_height": 1, "balances": {ALICE.get_address(): 1_000_000}},
+            post_type="balances-update", channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "balances-update", st)
+
+        uploaded = last_json(aleph("file", "upload", RUNTIME, "--channel", CHANNEL, "--private-key", KEY))
+        runtime = uploaded["item_hash"]
+        check(wait_processed(runtime) == "processed", "runtime image uploaded with `aleph file upload`")
+
+        packages_dir = os.path.join(WORK, "packages")
+        os.makedirs(packages_dir, exist_ok=True)
+        with open(os.path.join(packages_dir, "lib.txt"), "w") as f:
+            f.write("from an immutable volume")
+        volume_image = os.path.join(WORK, "packages.squashfs")
+        subprocess.run(["mksquashfs", packages_dir, volume_image, "-noappend", "-quiet", "-no-progress"],
+                       check=True)
+        volume, st = await alice.create_store(file_content=open(volume_image, "rb").read(),
+                                              channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "immutable volume STORE", st)
+
+        # The aleph CLI: a FastAPI app directory (zipped by the CLI), ASGI `main:app`.
+        out = aleph("program", "upload", APP, "main:app", "--runtime", runtime, "--name", "fastapi-app",
+                    "--compute-units", "1", "--skip-volume", "--env-vars", "GREETING=bonjour",
+                    "--persistent-volume", "name=state,mount=/data,size_mib=16",
+                    "--immutable-volume", f"mount=/opt/packages,ref={volume.item_hash}",
+                    "--print-program-message", "--channel", CHANNEL, "--private-key", KEY)
+        app = last_json(out)["item_hash"]
+        check(wait_processed(app) == "processed", "`aleph program upload` PROGRAM processed")
+
+        status, body = get(f"/vm/{app}/")
+        check(status == 200 and json.loads(body)["hello"] == "aleph", "the FastAPI app answers on /vm/{hash}",
+              (status, body))
+        status, body = get(f"/vm/{app}/env/GREETING")
+        check(status == 200 and json.loads(body)["value"] == "bonjour", "its variables", (status, body))
+        status, body = get(f"/vm/{app}/volume/note?write=kept")
+        check(status == 200 and json.loads(body)["content"] == "kept", "its persistent volume", (status, body))
+        status, body = get(f"/vm/{app}/probe?read=/opt/packages/lib.txt")
+        check(status == 200 and json.loads(body)["read_host_file"]["result"] == "from an immutable volume",
+              "its immutable volume", (status, body))
+
+        # aleph-sdk-python: a static binary in a squashfs, binary interface (entrypoint without ':').
+        code, st = await alice.create_store(file_content=squashfs_of(HELLO), channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "binary code STORE", st)
+        program, st = await alice.create_program(
+            program_ref=code.item_hash, entrypoint=os.path.basename(HELLO), runtime=runtime,
+            encoding=Encoding.squashfs, vcpus=1, memory=256, internet=False,
+            environment_variables={"WHO": "sdk"}, channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "create_program (binary) processed", st)
+        status, body = get(f"/vm/{program.item_hash}/")
+        check((status, body) == (200, "hello from a binary"), "the binary answers on /vm/{hash}", (status, body))
+        status, body = get(f"/vm/{program.item_hash}/env/WHO")
+        check((status, body) == (200, "sdk"), "the binary's variables", (status, body))
+
+        # A bad program: its code is not the zip it claims to be.
+        bad_code, _ = await alice.create_store(file_content=b"print('not a zip')", channel=CHANNEL, sync=True)
+        bad, st = await alice.create_program(
+            program_ref=bad_code.item_hash, entrypoint="main:app", runtime=runtime, vcpus=1, memory=256,
+            internet=False, channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "bad program processed", st)
+        status, body = get(f"/vm/{bad.item_hash}/")
+        check(status >= 400 and "encoding" in body, "a wrong encoding gives a clear error", (status, body))
+
+    print("SANDBOX FLOW OK")
+
+
+asyncio.run(main())
