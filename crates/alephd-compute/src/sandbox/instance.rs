@@ -34,12 +34,13 @@ const DEATH_GRACE: Duration = Duration::from_millis(500);
 /// Output lines quoted in a start-up error.
 const ERROR_LINES: usize = 30;
 
-/// The program's stdout and stderr, last lines first out.
+/// The program's stdout and stderr: the last lines, each numbered so a caller can take what
+/// was printed after a mark (one execution's output).
 #[derive(Debug, Default)]
-pub(crate) struct Output(Mutex<VecDeque<String>>);
+pub(crate) struct Output(Mutex<(u64, VecDeque<(u64, &'static str, String)>)>);
 
 impl Output {
-    fn push(&self, stream: &str, mut line: String) {
+    fn push(&self, stream: &'static str, mut line: String) {
         if line.len() > OUTPUT_LINE_BYTES {
             let mut end = OUTPUT_LINE_BYTES;
             while !line.is_char_boundary(end) {
@@ -47,20 +48,36 @@ impl Output {
             }
             line.truncate(end);
         }
-        let mut lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (next, lines) = &mut *guard;
         if lines.len() == OUTPUT_LINES {
             lines.pop_front();
         }
-        lines.push_back(format!("[{stream}] {line}"));
+        lines.push_back((*next, stream, line));
+        *next += 1;
     }
 
-    /// All kept lines, oldest first.
-    pub(crate) fn lines(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// The number the next line will get.
+    pub(crate) fn mark(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Kept lines numbered `mark` or later, with their stream (`stdout`/`stderr`).
+    pub(crate) fn since(&self, mark: u64) -> Vec<(&'static str, String)> {
+        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .1
             .iter()
-            .cloned()
+            .filter(|(n, ..)| *n >= mark)
+            .map(|(_, s, l)| (*s, l.clone()))
+            .collect()
+    }
+
+    /// All kept lines, oldest first, as `[stream] line`.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.since(0)
+            .into_iter()
+            .map(|(s, l)| format!("[{s}] {l}"))
             .collect()
     }
 

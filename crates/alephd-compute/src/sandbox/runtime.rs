@@ -147,6 +147,30 @@ impl SandboxRuntime {
         guard.as_ref().map(|i| i.output.lines())
     }
 
+    /// The mark to pass to [`output_since`](Self::output_since): what the program prints from
+    /// now on (0 when it is not running yet: everything it will print).
+    pub fn output_mark(&self, id: &str) -> u64 {
+        self.with_instance(id, |i| i.output.mark()).unwrap_or(0)
+    }
+
+    /// Lines the program printed since `mark`, with their stream (`stdout`/`stderr`).
+    pub fn output_since(&self, id: &str, mark: u64) -> Vec<(&'static str, String)> {
+        self.with_instance(id, |i| i.output.since(mark))
+            .unwrap_or_default()
+    }
+
+    fn with_instance<T>(&self, id: &str, f: impl FnOnce(&Instance) -> T) -> Option<T> {
+        let slot = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()?;
+        let guard = slot.try_lock().ok()?;
+        guard.as_deref().map(f)
+    }
+
     /// Memory charged to the instance's cgroup, in bytes.
     pub fn memory_usage(&self, id: &str) -> Option<u64> {
         let slot = self
@@ -282,11 +306,15 @@ impl SandboxRuntime {
         }
     }
 
-    async fn start(&self, program: &SandboxProgram) -> Result<Instance, SandboxError> {
-        let inner = &self.inner;
-        let rootfs = inner.cache.squashfs(&program.runtime).await?;
-        let code = inner
-            .cache
+    /// Extracts (or finds cached) the runtime image and the code, and checks the entrypoint
+    /// is there: the root filesystem and the `/opt/code` directory of the program.
+    pub async fn prepare_files(
+        &self,
+        program: &SandboxProgram,
+    ) -> Result<(PathBuf, PathBuf), SandboxError> {
+        let cache = &self.inner.cache;
+        let rootfs = cache.squashfs(&program.runtime).await?;
+        let code = cache
             .code(
                 &program.code,
                 program.encoding,
@@ -295,6 +323,12 @@ impl SandboxRuntime {
             )
             .await?;
         check_entrypoint(program, &code)?;
+        Ok((rootfs, code))
+    }
+
+    async fn start(&self, program: &SandboxProgram) -> Result<Instance, SandboxError> {
+        let inner = &self.inner;
+        let (rootfs, code) = self.prepare_files(program).await?;
         let seq = inner.seq.fetch_add(1, Ordering::Relaxed);
         let name = format!("{}-{seq}", short(&program.id));
         let run_dir = inner.work_dir.join("run").join(&name);
@@ -397,6 +431,25 @@ impl SandboxRuntime {
                 size_bytes: size_mib.saturating_mul(1 << 20),
                 guest,
             },
+            VolumeSource::HostDir {
+                path,
+                writable: false,
+            } => Mount::ReadOnly {
+                host: path.clone(),
+                guest,
+            },
+            VolumeSource::HostDir {
+                path,
+                writable: true,
+            } => {
+                let (uid, gid) = (self.inner.config.uid, self.inner.config.gid);
+                nix::unistd::chown(path, Some(uid.into()), Some(gid.into()))
+                    .map_err(|e| SandboxError::io("chown of a volume", e.into()))?;
+                Mount::ReadWrite {
+                    host: path.clone(),
+                    guest,
+                }
+            }
             VolumeSource::Persistent { name } => {
                 let safe = |s: &str| {
                     !s.is_empty()

@@ -26,6 +26,9 @@ pub enum VolumeSource {
     Ephemeral { size_mib: u64 },
     /// A directory kept across instances and restarts, named per program.
     Persistent { name: String },
+    /// A host directory prepared by the caller (the supervisor's volumes), bound as is;
+    /// writable ones are handed to the sandbox's uid.
+    HostDir { path: PathBuf, writable: bool },
 }
 
 /// A volume and where it is mounted in the sandbox.
