@@ -37,7 +37,10 @@ const ERROR_LINES: usize = 30;
 /// The program's stdout and stderr: the last lines, each numbered so a caller can take what
 /// was printed after a mark (one execution's output).
 #[derive(Debug, Default)]
-pub(crate) struct Output(Mutex<(u64, VecDeque<(u64, &'static str, String)>)>);
+pub(crate) struct Output(Mutex<(u64, VecDeque<Line>)>);
+
+/// A kept output line: its number, its stream, its text.
+type Line = (u64, &'static str, String);
 
 impl Output {
     fn push(&self, stream: &'static str, mut line: String) {
