@@ -247,6 +247,11 @@ async fn escape_attempts_fail() {
         "host loopback reached: {probe}"
     );
     assert_eq!(probe["uid"], uid, "{probe}");
+    if cfg!(target_arch = "x86_64") {
+        // The seccomp filter is in force (EPERM = 1), not just missing privileges.
+        assert_eq!(probe["io_uring_errno"], 1, "{probe}");
+        assert_eq!(probe["keyctl_errno"], 1, "{probe}");
+    }
     // Only the sandbox's own processes: bwrap's init, uvicorn, the shell of `mount`.
     let cmdlines = probe["cmdlines"].as_array().unwrap();
     assert!(cmdlines.len() <= 4, "{probe}");
