@@ -119,10 +119,7 @@ async fn get(
     p: &SandboxProgram,
     path: &str,
 ) -> Result<(u16, String), SandboxError> {
-    let request = axum::http::Request::get(path)
-        .header("host", "program")
-        .body(Body::empty())
-        .unwrap();
+    let request = axum::http::Request::get(path).body(Body::empty()).unwrap();
     let response = rt.handle(p, request).await?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();

@@ -78,6 +78,12 @@ impl Connections {
         &self,
         request: axum::http::Request<Body>,
     ) -> Result<axum::http::Response<Body>, SandboxError> {
+        let mut request = request;
+        // HTTP/1.1 servers (h11 under uvicorn) refuse requests without a Host header.
+        if !request.headers().contains_key(axum::http::header::HOST) {
+            let host = axum::http::HeaderValue::from_static("localhost");
+            request.headers_mut().insert(axum::http::header::HOST, host);
+        }
         let mut sender = match self.take_ready() {
             Some(sender) => sender,
             None => self.connect().await?,
