@@ -35,6 +35,7 @@ pub(crate) struct NodeConfig {
     pub(crate) storage: alephd_storage::StorageConfig,
     pub(crate) processor: alephd_processor::ProcessorConfig,
     pub(crate) chain: alephd_chain::ChainConfig,
+    pub(crate) compute: alephd_compute::ComputeConfig,
 }
 
 /// The REST API server.
@@ -64,6 +65,7 @@ impl Default for NodeConfig {
             storage: alephd_storage::StorageConfig::default(),
             processor: alephd_processor::ProcessorConfig::default(),
             chain: alephd_chain::ChainConfig::default(),
+            compute: alephd_compute::ComputeConfig::default(),
         }
     }
 }

@@ -54,6 +54,7 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         &processor,
         &cancel,
     )?;
+    let compute = crate::compute::start(&config.compute, data_dir.root(), &db, &store)?;
     let state = alephd_api::ApiState::default()
         .with_core(alephd_api::CoreApi::new(db.clone(), processor))
         .with_storage(store);
@@ -66,7 +67,16 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "alephd node started"
     );
-    let api = axum::serve(listener, alephd_api::router(state).merge(network_routes))
+    let mut app = alephd_api::router(state).merge(network_routes);
+    if let Some(compute) = &compute {
+        app = app
+            .merge(alephd_compute::routes::router(compute.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                compute.clone(),
+                alephd_compute::routes::host_route,
+            ));
+    }
+    let api = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
         .into_future();
     tokio::pin!(api);
@@ -99,6 +109,9 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         .unwrap_or_else(|e| Err(anyhow::anyhow!("the p2p network panicked: {e}")));
     let outcome = outcome.and(network);
     crate::chain::join(chain_tasks).await;
+    if let Some(compute) = compute {
+        compute.shutdown().await;
+    }
     db.close().await;
     tracing::info!("alephd node stopped");
     outcome

@@ -9,6 +9,7 @@ mod bench_p2p;
 mod bench_sandbox;
 mod chain;
 mod cli;
+mod compute;
 mod config;
 mod daemon;
 mod data_dir;

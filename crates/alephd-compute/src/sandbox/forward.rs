@@ -33,6 +33,25 @@ pub(crate) enum Target {
     },
 }
 
+/// A unix socket's address holds at most 107 bytes of path; a deeper socket is reached
+/// through its directory's descriptor (`/proc/self/fd/N/sock`), which any length allows.
+async fn connect_unix(path: &std::path::Path) -> std::io::Result<tokio::net::UnixStream> {
+    use std::os::{fd::AsRawFd, unix::ffi::OsStrExt};
+    if path.as_os_str().as_bytes().len() < 100 {
+        return tokio::net::UnixStream::connect(path).await;
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return tokio::net::UnixStream::connect(path).await;
+    };
+    let dir = File::open(dir)?;
+    let short = std::path::Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    let stream = tokio::net::UnixStream::connect(&short).await;
+    drop(dir);
+    stream
+}
+
 /// Kept connections to one instance.
 #[derive(Debug)]
 pub(crate) struct Connections {
@@ -118,9 +137,7 @@ impl Connections {
         let failed = |e: std::io::Error| SandboxError::Request(format!("cannot connect: {e}"));
         match &self.target {
             Target::Unix(path) => {
-                let stream = tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(failed)?;
+                let stream = connect_unix(path).await.map_err(failed)?;
                 handshake(stream).await
             }
             Target::NetNs { port } => {

@@ -258,17 +258,38 @@ impl Instance {
         children.split_whitespace().next()?.parse().ok()
     }
 
+    /// Gives the sandbox a network through slirp4netns. bwrap's `--disable-userns` moves the
+    /// sandbox into a nested user namespace right after it starts, and that namespace holds no
+    /// capability over the network namespace (its parent owns it): joining "the user namespace
+    /// of the pid" is a race slirp4netns loses under load (`setns(CLONE_NEWNET): EPERM`). As
+    /// root, slirp4netns joins only the network namespace, by path, which needs no user
+    /// namespace at all; otherwise it joins by pid, and says so in the log when that fails.
     fn start_slirp(&self, slirp: &std::path::Path, pid: u32) -> Result<(), SandboxError> {
-        let child = Command::new(slirp)
-            .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
-            .arg(pid.to_string())
+        let mut cmd = Command::new(slirp);
+        cmd.args(["--configure", "--mtu=65520", "--disable-host-loopback"]);
+        if nix::unistd::geteuid().is_root() {
+            cmd.arg("--netns-type=path")
+                .arg(format!("/proc/{pid}/ns/net"));
+        } else {
+            cmd.arg(pid.to_string());
+        }
+        let mut child = cmd
             .arg("tap0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| SandboxError::io(format!("cannot start {}", slirp.display()), e))?;
+        // Its complaints (a missing /dev/net/tun, a refused setns) belong in the program's log.
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(capture(
+                stderr,
+                "slirp4netns",
+                self.name.clone(),
+                self.output.clone(),
+            ));
+        }
         *self.slirp.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
         Ok(())
     }

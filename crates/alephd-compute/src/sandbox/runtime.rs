@@ -60,6 +60,8 @@ impl SandboxRuntime {
             // The unprivileged uid must traverse to its mounts (bwrap runs as that uid).
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o711));
         }
+        // Mount sources and socket paths read better (and stay shorter) without `..`.
+        let work_dir = work_dir.canonicalize().unwrap_or(work_dir);
         let max_code = config.max_code_mib.saturating_mul(1 << 20);
         let cache = ImageCache::new(work_dir.clone(), config.unsquashfs.clone(), max_code);
         let inner = Inner {

@@ -1,7 +1,8 @@
 """Linux-runtime PROGRAMs deployed by Aleph's own clients on a live alephd, answering on /vm/{hash}.
 
-Usage: python sandbox_flow.py API_URL ALEPH_BIN WORKDIR RUNTIME_SQUASHFS HELLO_BINARY APP_DIR
-The daemon trusts ORACLE for balances. The runtime image (built by `alephd runtime build`) is
+Usage: python sandbox_flow.py API_URL ALEPH_BIN WORKDIR RUNTIME_SQUASHFS HELLO_BINARY APP_DIR PRICING_JSON
+The daemon trusts ORACLE for balances and prices: ORACLE posts the `pricing` aggregate the
+aleph CLI reads before it deploys (the CLI is pointed at ORACLE with ALEPH_ALEPH_AGGREGATE_ADDRESS). The runtime image (built by `alephd runtime build`) is
 uploaded with `aleph file upload`; a FastAPI app directory is deployed with
 `aleph program upload` (zip, ASGI, variables, a persistent and an immutable volume), and a
 static binary is deployed with aleph-sdk-python's `create_program` (squashfs code, binary
@@ -10,6 +11,7 @@ Prints "SANDBOX FLOW OK".
 """
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -20,16 +22,17 @@ import urllib.request
 
 from aleph.sdk.chains.ethereum import ETHAccount
 from aleph.sdk.client import AuthenticatedAlephHttpClient
+from aleph_message.models import MessageType
 from aleph_message.models.execution.program import Encoding
 from aleph_message.status import MessageStatus
 
-API, ALEPH, WORK, RUNTIME, HELLO, APP = sys.argv[1:7]
+API, ALEPH, WORK, RUNTIME, HELLO, APP, PRICING = sys.argv[1:8]
 ORACLE = ETHAccount(private_key=bytes([0x33] * 32))
 ALICE = ETHAccount(private_key=bytes([0x11] * 32))
 KEY = "11" * 32
 CHANNEL = "ALEPHD-SANDBOX"
 ENV = dict(os.environ, ALEPH_API_HOST=API, ALEPH_CONFIG_HOME=os.path.join(WORK, "aleph-config"),
-           COLUMNS="200", NO_COLOR="1")
+           COLUMNS="200", NO_COLOR="1", ALEPH_ALEPH_AGGREGATE_ADDRESS=ORACLE.get_address())
 
 
 def check(cond, what, got=None):
@@ -47,10 +50,12 @@ def aleph(*args):
 
 
 def last_json(out):
+    """The last JSON object the CLI printed, with whatever text follows it."""
     lines = out.splitlines()
+    decoder = json.JSONDecoder()
     for start in reversed([i for i, line in enumerate(lines) if line.startswith("{")]):
         try:
-            return json.loads("\n".join(lines[start:]))
+            return decoder.raw_decode("\n".join(lines[start:]))[0]
         except json.JSONDecodeError:
             continue
     raise AssertionError(f"no JSON object in output:\n{out}")
@@ -62,6 +67,21 @@ def get(path, timeout=120):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def request(path, headers=None, timeout=120):
+    """GET with headers: (status, body, response headers, case-insensitive)."""
+    req = urllib.request.Request(f"{API}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers
+
+
+def host_label(item_hash):
+    """The program's DNS label: base32 of its hash bytes, lowercase, unpadded."""
+    return base64.b32encode(bytes.fromhex(item_hash)).decode().rstrip("=").lower()
 
 
 def wait_processed(item_hash):
@@ -88,6 +108,10 @@ async def main():
             {"chain": "ETH", "main_height": 1, "balances": {ALICE.get_address(): 1_000_000}},
             post_type="balances-update", channel=CHANNEL, sync=True)
         check(st == MessageStatus.PROCESSED, "balances-update", st)
+        with open(PRICING) as f:
+            _, st = await oracle.create_aggregate(key="pricing", content=json.load(f), channel=CHANNEL,
+                                                  sync=True)
+        check(st == MessageStatus.PROCESSED, "pricing aggregate", st)
 
         uploaded = last_json(aleph("file", "upload", RUNTIME, "--channel", CHANNEL, "--private-key", KEY))
         runtime = uploaded["item_hash"]
@@ -130,12 +154,50 @@ async def main():
         program, st = await alice.create_program(
             program_ref=code.item_hash, entrypoint=os.path.basename(HELLO), runtime=runtime,
             encoding=Encoding.squashfs, vcpus=1, memory=256, internet=False,
-            environment_variables={"WHO": "sdk"}, channel=CHANNEL, sync=True)
+            environment_variables={"WHO": "sdk"}, allow_amend=True, channel=CHANNEL, sync=True)
         check(st == MessageStatus.PROCESSED, "create_program (binary) processed", st)
         status, body = get(f"/vm/{program.item_hash}/")
         check((status, body) == (200, "hello from a binary"), "the binary answers on /vm/{hash}", (status, body))
         status, body = get(f"/vm/{program.item_hash}/env/WHO")
         check((status, body) == (200, "sdk"), "the binary's variables", (status, body))
+
+        # The host route: <base32(hash)>.<domain>, the path unchanged; the program headers.
+        status, body, headers = request("/env/WHO", {"Host": f"{host_label(program.item_hash)}.aleph.test"})
+        check((status, body) == (200, "sdk"), "the host route reaches the binary", (status, body))
+        check(headers.get("Aleph-Program-ItemHash") == program.item_hash
+              and headers.get("Aleph-Program-Code-Ref") == code.item_hash, "program headers", headers)
+        status, body, _ = request("/env/WHO", {"Host": f"{host_label(program.item_hash)}.elsewhere.test"})
+        check(status == 404, "another domain is not a program host", (status, body))
+
+        # Its executions (the logs API): newest first, the first one cold.
+        status, body = get(f"/api/v0/compute/{program.item_hash}/executions?limit=10")
+        log = json.loads(body)
+        runs = log["executions"]
+        check(status == 200 and len(runs) == 3 and all(r["http_status"] == 200 for r in runs)
+              and runs[-1]["cold"] and not runs[0]["cold"] and log["program"]["requests"] == 3,
+              "the executions log", (status, body))
+
+        # An amended program (a PROGRAM that `replaces` it) serves its new version next request.
+        fetched = await alice.get_message(program.item_hash)
+        content = fetched.content.model_dump(mode="json", exclude_none=True)
+        content.update(replaces=program.item_hash, time=time.time(), variables={"WHO": "amended"})
+        amend, st, _ = await alice.submit(content=content, message_type=MessageType.program,
+                                          channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "the amending PROGRAM processed", st)
+        status, body, headers = request(f"/vm/{program.item_hash}/env/WHO")
+        check((status, body) == (200, "amended") and headers.get("Aleph-Program-ItemHash") == amend.item_hash,
+              "the amended program answers with its new version", (status, body, headers))
+        status, body = get(f"/vm/{amend.item_hash}/env/WHO")
+        check((status, body) == (200, "amended"), "and under the amend's own hash", (status, body))
+
+        # A forgotten program is gone: 410, not a stale instance.
+        _, st = await alice.forget(hashes=[amend.item_hash, program.item_hash], reason="done",
+                                   channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "FORGET processed", st)
+        status, body = get(f"/vm/{program.item_hash}/")
+        check(status == 410, "a forgotten program answers 410", (status, body))
+        status, body = get(f"/vm/{'0' * 64}/")
+        check(status == 404, "an unknown program answers 404", (status, body))
 
         # A bad program: its code is not the zip it claims to be.
         bad_code, _ = await alice.create_store(file_content=b"print('not a zip')", channel=CHANNEL, sync=True)

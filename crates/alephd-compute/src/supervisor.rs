@@ -1,0 +1,620 @@
+//! The supervisor: from a PROGRAM's item hash to a running program. It resolves the current
+//! version (`replaces`), reads the message, fetches code, runtime and immutable volumes from the
+//! content store into a local file cache, hands the program to its runtime, and keeps a bounded
+//! history of executions per program (status, timing, output) for the logs API.
+//!
+//! Runtimes are chosen by the program's `runtime.ref`: today every PROGRAM runs in the Linux
+//! [`sandbox`](crate::sandbox); the Wasm tier will claim its well-known ref here.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use alephd_db::{Db, FilePin, ops};
+use alephd_message::content::{Interface, MachineVolume, ProgramContent};
+use alephd_storage::{ContentRef, Store};
+use axum::{body::Body, http};
+use futures::StreamExt;
+use serde::Serialize;
+use thiserror::Error;
+use tokio::io::AsyncWriteExt;
+
+use crate::sandbox::{
+    FileRef, SandboxError, SandboxProgram, SandboxRuntime, SandboxVolume, VolumeSource,
+};
+
+/// Executions kept per program for the logs API.
+pub const EXECUTIONS_KEPT: usize = 100;
+/// Output kept per execution and stream, in bytes.
+pub const OUTPUT_KEPT: usize = 64 * 1024;
+
+/// `[compute]`: whether and how this node runs programs.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// Serve programs on `/vm/{hash}` and by host name.
+    pub enabled: bool,
+    /// Programs answer on `<base32(hash)>.<domain>`; unset: on any domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Where programs' files, extracted images and persistent volumes live. Unset:
+    /// `<data-dir>/compute` when the sandbox's uid can reach it, else
+    /// `/var/lib/alephd/compute-<id of the data dir>` (a data dir under `/root` is not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// The Linux sandbox runtime.
+    pub sandbox: crate::sandbox::SandboxConfig,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            domain: None,
+            work_dir: None,
+            sandbox: crate::sandbox::SandboxConfig::default(),
+        }
+    }
+}
+
+/// Why a program cannot be served. `status()` is what the caller of `/vm/{hash}` gets.
+#[derive(Debug, Error)]
+pub enum ComputeError {
+    #[error("no program {0} on this node")]
+    NotFound(String),
+    #[error("program {0} was forgotten")]
+    Forgotten(String),
+    #[error("{0} is an INSTANCE: instances are not served on /vm")]
+    NotAProgram(String),
+    #[error("the program's message does not parse: {0}")]
+    BadMessage(String),
+    #[error("the program's {what} {reference} is not available: {why}")]
+    MissingFile {
+        what: &'static str,
+        reference: String,
+        why: String,
+    },
+    #[error("the Linux sandbox runtime is not available on this node: {0}")]
+    RuntimeUnavailable(String),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("the node failed: {0}")]
+    Internal(String),
+}
+
+impl ComputeError {
+    /// 404/410 for unknown or forgotten programs, 400 when their files are missing or bad,
+    /// 503 when no runtime can run them here, the runtime's own status otherwise.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            ComputeError::NotFound(_) => S::NOT_FOUND,
+            ComputeError::Forgotten(_) => S::GONE,
+            ComputeError::NotAProgram(_)
+            | ComputeError::BadMessage(_)
+            | ComputeError::MissingFile { .. } => S::BAD_REQUEST,
+            ComputeError::RuntimeUnavailable(_) => S::SERVICE_UNAVAILABLE,
+            ComputeError::Sandbox(e) => {
+                S::from_u16(e.http_status()).unwrap_or(S::INTERNAL_SERVER_ERROR)
+            }
+            ComputeError::Internal(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<alephd_db::DbError> for ComputeError {
+    fn from(e: alephd_db::DbError) -> Self {
+        ComputeError::Internal(e.to_string())
+    }
+}
+
+/// The current version of a program, ready for its runtime.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The hash the program is known by (its first version): names its instance and volumes.
+    pub original: String,
+    /// The version that runs (the newest `replaces`, or the original).
+    pub version: String,
+    /// `code.ref`, for the `Aleph-Program-Code-Ref` header.
+    pub code_ref: String,
+    pub program: SandboxProgram,
+}
+
+/// One request (or trigger) a program served.
+#[derive(Debug, Clone, Serialize)]
+pub struct Execution {
+    pub id: u64,
+    /// Unix seconds.
+    pub started_at: f64,
+    pub duration_ms: f64,
+    /// `http`.
+    pub trigger: &'static str,
+    /// The version that ran.
+    pub version: String,
+    /// `ok` (the program answered) or `error` (it could not).
+    pub status: &'static str,
+    pub http_status: u16,
+    /// Whether the instance was started for this request.
+    pub cold: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct History {
+    executions: VecDeque<Execution>,
+    requests: u64,
+    errors: u64,
+    cold_starts: u64,
+    last_version: String,
+    last_at: f64,
+}
+
+/// Per-program counters, for `/about/executions/list` and the logs API.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgramStats {
+    pub item_hash: String,
+    pub version: String,
+    pub runtime: &'static str,
+    pub running: bool,
+    pub requests: u64,
+    pub errors: u64,
+    pub cold_starts: u64,
+    pub last_request_at: f64,
+    pub memory_bytes: Option<u64>,
+}
+
+/// The compute side of a node (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    store: Store,
+    sandbox: Result<SandboxRuntime, String>,
+    files_dir: PathBuf,
+    /// `<base32(hash)>.<domain>` reaches a program; `None`: any domain.
+    domain: Option<String>,
+    history: Mutex<HashMap<String, History>>,
+    seq: AtomicU64,
+}
+
+impl Supervisor {
+    /// A supervisor reading programs from `db` and their files from `store`, caching files in
+    /// `work_dir/files`. `sandbox` is the Linux runtime, or why this node has none.
+    pub fn new(
+        db: Db,
+        store: Store,
+        sandbox: Result<SandboxRuntime, String>,
+        work_dir: &Path,
+        domain: Option<String>,
+    ) -> Result<Self, ComputeError> {
+        let files_dir = work_dir.join("files");
+        std::fs::create_dir_all(&files_dir).map_err(|e| {
+            ComputeError::Internal(format!("creating {}: {e}", files_dir.display()))
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                store,
+                sandbox,
+                files_dir,
+                domain: domain.map(|d| d.trim_matches('.').to_ascii_lowercase()),
+                history: Mutex::new(HashMap::new()),
+                seq: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The domain programs are reached under by host name, if one is set.
+    pub fn domain(&self) -> Option<&str> {
+        self.inner.domain.as_deref()
+    }
+
+    /// The sandbox runtime, when this node has one.
+    pub fn sandbox(&self) -> Option<&SandboxRuntime> {
+        self.inner.sandbox.as_ref().ok()
+    }
+
+    /// Resolves `item_hash` to the program version that runs now, with its files fetched.
+    pub async fn resolve(&self, item_hash: &str) -> Result<Resolved, ComputeError> {
+        let mut conn = self.inner.db.read().await?;
+        let Some(vm) = ops::vm(&mut conn, item_hash).await? else {
+            if ops::forgotten(&mut conn, item_hash).await?.is_some() {
+                return Err(ComputeError::Forgotten(item_hash.to_owned()));
+            }
+            return Err(ComputeError::NotFound(item_hash.to_owned()));
+        };
+        if vm.vm_type != "PROGRAM" {
+            return Err(ComputeError::NotAProgram(item_hash.to_owned()));
+        }
+        let original = vm.replaces.clone().unwrap_or_else(|| vm.item_hash.clone());
+        // The newest version that replaces the original, else the original itself.
+        let version = match ops::vm_versions(&mut conn, &original).await?.first() {
+            Some(newest) => newest.item_hash.clone(),
+            None => original.clone(),
+        };
+        let Some(message) = ops::message(&mut conn, &version).await? else {
+            return Err(ComputeError::NotFound(version));
+        };
+        let content: ProgramContent = serde_json::from_str(&message.content)
+            .map_err(|e| ComputeError::BadMessage(e.to_string()))?;
+        let owner = message.owner.clone();
+
+        let runtime_pin = pin_of(
+            &mut conn,
+            "runtime",
+            content.runtime.reference.as_ref(),
+            content.runtime.use_latest,
+            &owner,
+        )
+        .await?;
+        let code_ref = content.code.reference.to_string();
+        let code_pin = pin_of(
+            &mut conn,
+            "code",
+            &code_ref,
+            content.code.use_latest,
+            &owner,
+        )
+        .await?;
+        let mut volume_pins = Vec::new();
+        for volume in &content.volumes {
+            if let MachineVolume::Immutable(v) = volume {
+                let pin = pin_of(
+                    &mut conn,
+                    "volume",
+                    v.reference.as_ref(),
+                    v.use_latest,
+                    &owner,
+                )
+                .await?;
+                volume_pins.push(Some(pin));
+            } else {
+                volume_pins.push(None);
+            }
+        }
+        drop(conn);
+
+        let runtime = self.local_file("runtime", &runtime_pin).await?;
+        let code = self.local_file("code", &code_pin).await?;
+        let mut volumes = Vec::new();
+        for (volume, pin) in content.volumes.iter().zip(volume_pins) {
+            let (mount, source) = match (volume, pin) {
+                (MachineVolume::Immutable(v), Some(pin)) => (
+                    v.mount.clone(),
+                    VolumeSource::Immutable(self.local_file("volume", &pin).await?),
+                ),
+                (MachineVolume::Ephemeral(v), _) => (
+                    v.mount.clone(),
+                    VolumeSource::Ephemeral {
+                        size_mib: v.size_mib,
+                    },
+                ),
+                (MachineVolume::Persistent(v), _) => {
+                    let name = v
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| v.mount.as_deref().unwrap_or("data").replace('/', "_"));
+                    (v.mount.clone(), VolumeSource::Persistent { name })
+                }
+                (MachineVolume::Immutable(_), None) => continue,
+            };
+            // A volume without a mount point has nowhere to go in a function.
+            if let Some(mount) = mount {
+                volumes.push(SandboxVolume { mount, source });
+            }
+        }
+        // Aleph's default: an entrypoint `module:app` is ASGI, anything else an executable.
+        let interface =
+            content
+                .code
+                .interface
+                .unwrap_or(if content.code.entrypoint.contains(':') {
+                    Interface::Asgi
+                } else {
+                    Interface::Binary
+                });
+        let program = SandboxProgram {
+            id: original.clone(),
+            runtime,
+            code,
+            encoding: content.code.encoding,
+            interface,
+            entrypoint: content.code.entrypoint.clone(),
+            args: content.code.args.clone().unwrap_or_default(),
+            variables: content.variables.clone().unwrap_or_default(),
+            volumes,
+            internet: content.environment.internet,
+            memory_mib: content.resources.memory,
+            vcpus: content.resources.vcpus,
+        };
+        Ok(Resolved {
+            original,
+            version,
+            code_ref,
+            program,
+        })
+    }
+
+    /// A local copy of a STORE'd file, fetched from the content store once and kept under its
+    /// content hash (written to a temporary name, then renamed: never half a file).
+    async fn local_file(&self, what: &'static str, pin: &FilePin) -> Result<FileRef, ComputeError> {
+        let missing = |why: String| ComputeError::MissingFile {
+            what,
+            reference: pin.item_hash.clone(),
+            why,
+        };
+        if pin.kind != "file" {
+            return Err(missing(format!("it is a {}, not a file", pin.kind)));
+        }
+        let safe = pin.file_hash.chars().all(|c| c.is_ascii_alphanumeric());
+        if !safe {
+            return Err(missing(format!("bad file hash {:?}", pin.file_hash)));
+        }
+        let path = self.inner.files_dir.join(&pin.file_hash);
+        if tokio::fs::metadata(&path).await.is_ok() {
+            return Ok(FileRef {
+                path,
+                key: pin.file_hash.clone(),
+            });
+        }
+        let target = ContentRef::from_str(&pin.file_hash)
+            .map_err(|e| missing(format!("bad file hash: {e}")))?;
+        let mut stream = self
+            .inner
+            .store
+            .read(&target, 0..u64::MAX)
+            .await
+            .map_err(|e| missing(format!("not in this node's store: {e}")))?;
+        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+        let tmp =
+            self.inner
+                .files_dir
+                .join(format!(".{}.{}-{seq}", pin.file_hash, std::process::id()));
+        let io =
+            |e: std::io::Error| ComputeError::Internal(format!("writing {}: {e}", tmp.display()));
+        let result = async {
+            let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| missing(format!("reading it failed: {e}")))?;
+                file.write_all(&chunk).await.map_err(io)?;
+            }
+            file.sync_all().await.map_err(io)?;
+            tokio::fs::rename(&tmp, &path).await.map_err(io)
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result?;
+        Ok(FileRef {
+            path,
+            key: pin.file_hash.clone(),
+        })
+    }
+
+    /// Serves `request` (its URI already the path inside the program) with program
+    /// `item_hash`, recording the execution.
+    pub async fn serve(
+        &self,
+        item_hash: &str,
+        request: http::Request<Body>,
+    ) -> http::Response<Body> {
+        let began = Instant::now();
+        let started_at = unix_now();
+        let resolved = match self.resolve(item_hash).await {
+            Ok(resolved) => resolved,
+            Err(err) => return error_response(item_hash, &err),
+        };
+        let Ok(sandbox) = &self.inner.sandbox else {
+            let why = self
+                .inner
+                .sandbox
+                .as_ref()
+                .err()
+                .cloned()
+                .unwrap_or_default();
+            let err = ComputeError::RuntimeUnavailable(why);
+            self.record(&resolved, started_at, began, false, Err(&err), Vec::new());
+            return error_response(item_hash, &err);
+        };
+        let id = &resolved.program.id;
+        let cold = !sandbox.is_running(id);
+        let mark = sandbox.output_mark(id);
+        let answer = sandbox.handle(&resolved.program, request).await;
+        // Lines printed since the request came in (a cold start's are all of the instance's).
+        let output = match cold {
+            true => sandbox.output_since(id, 0),
+            false => sandbox.output_since(id, mark),
+        };
+        match answer {
+            Ok(mut response) => {
+                self.record(
+                    &resolved,
+                    started_at,
+                    began,
+                    cold,
+                    Ok(response.status().as_u16()),
+                    output,
+                );
+                let headers = response.headers_mut();
+                for (name, value) in [
+                    ("aleph-program-itemhash", &resolved.version),
+                    ("aleph-program-code-ref", &resolved.code_ref),
+                ] {
+                    if let Ok(value) = http::HeaderValue::from_str(value) {
+                        headers.insert(name, value);
+                    }
+                }
+                response
+            }
+            Err(err) => {
+                let err = ComputeError::Sandbox(err);
+                tracing::info!(program = %resolved.original, version = %resolved.version, "{err}");
+                self.record(&resolved, started_at, began, cold, Err(&err), output);
+                error_response(item_hash, &err)
+            }
+        }
+    }
+
+    fn record(
+        &self,
+        resolved: &Resolved,
+        started_at: f64,
+        began: Instant,
+        cold: bool,
+        outcome: Result<u16, &ComputeError>,
+        output: Vec<(&'static str, String)>,
+    ) {
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        for (stream, line) in output {
+            let buf = if stream == "stdout" {
+                &mut stdout
+            } else {
+                &mut stderr
+            };
+            if buf.len() + line.len() < OUTPUT_KEPT {
+                buf.push_str(&line);
+                buf.push('\n');
+            }
+        }
+        let (status, http_status, error) = match outcome {
+            Ok(code) => ("ok", code, None),
+            Err(e) => ("error", e.status().as_u16(), Some(e.to_string())),
+        };
+        let execution = Execution {
+            id: self.inner.seq.fetch_add(1, Ordering::Relaxed),
+            started_at,
+            duration_ms: began.elapsed().as_secs_f64() * 1e3,
+            trigger: "http",
+            version: resolved.version.clone(),
+            status,
+            http_status,
+            cold,
+            stdout,
+            stderr,
+            error,
+        };
+        let mut history = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
+        let h = history.entry(resolved.original.clone()).or_default();
+        h.requests += 1;
+        h.errors += u64::from(status == "error");
+        h.cold_starts += u64::from(cold && status == "ok");
+        h.last_version = resolved.version.clone();
+        h.last_at = started_at;
+        if h.executions.len() == EXECUTIONS_KEPT {
+            h.executions.pop_front();
+        }
+        h.executions.push_back(execution);
+    }
+
+    /// The newest `limit` executions of a program (by any of its versions' hashes), newest
+    /// first, and its counters.
+    pub async fn executions(
+        &self,
+        item_hash: &str,
+        limit: usize,
+    ) -> Result<(ProgramStats, Vec<Execution>), ComputeError> {
+        let original = self.original_of(item_hash).await?;
+        let history = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
+        let executions = history
+            .get(&original)
+            .map(|h| h.executions.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default();
+        let stats = self.stats_of(&original, history.get(&original));
+        Ok((stats, executions))
+    }
+
+    async fn original_of(&self, item_hash: &str) -> Result<String, ComputeError> {
+        let mut conn = self.inner.db.read().await?;
+        match ops::vm(&mut conn, item_hash).await? {
+            Some(vm) => Ok(vm.replaces.unwrap_or(vm.item_hash)),
+            None if ops::forgotten(&mut conn, item_hash).await?.is_some() => {
+                Err(ComputeError::Forgotten(item_hash.to_owned()))
+            }
+            None => Err(ComputeError::NotFound(item_hash.to_owned())),
+        }
+    }
+
+    fn stats_of(&self, original: &str, history: Option<&History>) -> ProgramStats {
+        let sandbox = self.sandbox();
+        ProgramStats {
+            item_hash: original.to_owned(),
+            version: history.map(|h| h.last_version.clone()).unwrap_or_default(),
+            runtime: "sandbox",
+            running: sandbox.is_some_and(|s| s.is_running(original)),
+            requests: history.map_or(0, |h| h.requests),
+            errors: history.map_or(0, |h| h.errors),
+            cold_starts: history.map_or(0, |h| h.cold_starts),
+            last_request_at: history.map_or(0.0, |h| h.last_at),
+            memory_bytes: sandbox.and_then(|s| s.memory_usage(original)),
+        }
+    }
+
+    /// Every program this node served since it started, by original hash.
+    pub fn programs(&self) -> BTreeMap<String, ProgramStats> {
+        let history = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
+        history
+            .iter()
+            .map(|(hash, h)| (hash.clone(), self.stats_of(hash, Some(h))))
+            .collect()
+    }
+
+    /// Stops every running instance (at shutdown).
+    pub async fn shutdown(&self) {
+        if let Some(sandbox) = self.sandbox() {
+            sandbox.stop_all().await;
+        }
+    }
+}
+
+/// The STORE a program names, directly or (`use_latest`) as the newest version of its tag.
+async fn pin_of(
+    conn: &mut alephd_db::Conn,
+    what: &'static str,
+    reference: &str,
+    use_latest: bool,
+    owner: &str,
+) -> Result<FilePin, ComputeError> {
+    let pin = match use_latest {
+        true => match ops::tag_latest(conn, reference, Some(owner)).await? {
+            Some(pin) => Some(pin),
+            None => ops::file_pin(conn, reference).await?,
+        },
+        false => ops::file_pin(conn, reference).await?,
+    };
+    pin.ok_or_else(|| ComputeError::MissingFile {
+        what,
+        reference: reference.to_owned(),
+        why: "no STORE message with this hash was processed here".into(),
+    })
+}
+
+/// A JSON error for the caller: `{"error", "item_hash"}` with the error's status.
+pub fn error_response(item_hash: &str, err: &ComputeError) -> http::Response<Body> {
+    let body = serde_json::json!({"error": err.to_string(), "item_hash": item_hash});
+    http::Response::builder()
+        .status(err.status())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap_or_else(|_| http::Response::new(Body::empty()))
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
