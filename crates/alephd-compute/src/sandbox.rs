@@ -8,7 +8,7 @@
 //! network namespace, so host loopback services stay out of reach. Outbound networking exists
 //! only with `environment.internet`, through slirp4netns without host loopback.
 //!
-//! Parts: [`spec`] (what to run), `image` (the read-only extraction cache), `command` (the
+//! Parts: `spec` (what to run), `image` (the read-only extraction cache), `command` (the
 //! bwrap command line), `cgroup` (limits), `seccomp` (the filter), `instance` (one running
 //! program: start, readiness, output, stop), `forward` (HTTP over the instance's connection),
 //! `runtime` (warm instances, idle stop), [`build`] (`alephd runtime build`).
