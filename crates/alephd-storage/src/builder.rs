@@ -248,9 +248,68 @@ pub fn hash_bytes(data: &[u8], layout: Layout) -> DagLink {
         .expect("the discard sink never fails")
 }
 
+/// Streams a file's bytes into its `ipfs add` CID without storing anything: what a client
+/// needs to sign a STORE message before uploading. Memory stays O(chunk size + tree depth).
+pub struct CidHasher {
+    builder: FileBuilder,
+    pending: Vec<u8>,
+    chunk_size: usize,
+}
+
+impl CidHasher {
+    pub fn new(layout: Layout) -> Self {
+        let chunk_size = layout.chunk_size.max(1);
+        Self {
+            builder: FileBuilder::new(layout),
+            pending: Vec::with_capacity(chunk_size),
+            chunk_size,
+        }
+    }
+
+    /// Feeds the next bytes of the file, in order.
+    pub fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let take = (self.chunk_size - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.pending.len() == self.chunk_size {
+                self.builder
+                    .push_chunk(&self.pending, &mut DiscardSink)
+                    .expect("the discard sink never fails");
+                self.pending.clear();
+            }
+        }
+    }
+
+    /// The root of the file fed so far.
+    pub fn finish(mut self) -> DagLink {
+        if !self.pending.is_empty() {
+            self.builder
+                .push_chunk(&self.pending, &mut DiscardSink)
+                .expect("the discard sink never fails");
+        }
+        self.builder
+            .finish(&mut DiscardSink)
+            .expect("the discard sink never fails")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streaming_hasher_matches_hash_bytes() {
+        let data: Vec<u8> = (0..(3 * DEFAULT_CHUNK_SIZE + 17)).map(|i| (i % 251) as u8).collect();
+        for layout in [Layout::V0, Layout::V1] {
+            let mut hasher = CidHasher::new(layout);
+            for piece in data.chunks(100_003) {
+                hasher.update(piece);
+            }
+            assert_eq!(hasher.finish(), hash_bytes(&data, layout));
+        }
+        assert_eq!(CidHasher::new(Layout::V0).finish(), hash_bytes(b"", Layout::V0));
+    }
 
     #[test]
     fn well_known_cids() {

@@ -18,7 +18,7 @@ mod reader;
 mod store;
 
 pub use blockstore::BlockError;
-pub use builder::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS, DagLink, Layout, hash_bytes};
+pub use builder::{CidHasher, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LINKS, DagLink, Layout, hash_bytes};
 pub use car::CarError;
 pub use config::{StorageConfig, StorageConfigError};
 pub use content_ref::{

@@ -4,6 +4,11 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+pub(crate) use crate::client::args::{
+    AggregateCommand, BalanceArgs, ClientArgs, FileCommand, KeyCommand, MessageCommand,
+    NodeCommand, PostCommand, PriceCommand, ProgramCommand,
+};
+
 /// A node of a decentralized cloud (Aleph-compatible), and its client.
 #[derive(Debug, Parser)]
 #[command(name = "alephd", version, about, propagate_version = true)]
@@ -32,6 +37,69 @@ pub(crate) enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Signing keys (ETH, SOL) in `<data-dir>/keys/`.
+    Key {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Posts: create, amend, list.
+    Post {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: PostCommand,
+    },
+    /// Aggregates (key-value documents): set, get, list.
+    Aggregate {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: AggregateCommand,
+    },
+    /// Files: add (upload with a STORE), get, pin, forget.
+    File {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: FileCommand,
+    },
+    /// Messages: get, list, watch, forget.
+    Message {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: MessageCommand,
+    },
+    /// Programs: deploy, call, list, logs, update.
+    Program {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: ProgramCommand,
+    },
+    /// The node: status.
+    Node {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Prices: estimate a file's storage cost, or read a message's recorded cost.
+    Price {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: PriceCommand,
+    },
+    /// An address's balance, locked amount and credits (default: the key's address).
+    Balance {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: BalanceArgs,
     },
 }
 

@@ -9,6 +9,7 @@ mod bench_p2p;
 mod bench_sandbox;
 mod chain;
 mod cli;
+mod client;
 mod compute;
 mod config;
 mod daemon;
@@ -22,11 +23,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::{
+    cli::{Cli, ClientArgs, Command, ConfigCommand},
+    client::ClientCommand,
+};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let command = match client_command(Cli::parse().command) {
+        // Client commands print and classify their own errors (an exit code per failure).
+        Ok((args, command)) => return client::run(args, command),
+        Err(command) => command,
+    };
+    match run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line: "what failed: why".
@@ -36,8 +44,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+/// A client command and its options, or the node command given back.
+fn client_command(command: Command) -> Result<(ClientArgs, ClientCommand), Command> {
+    Ok(match command {
+        Command::Key { client, command } => (client, ClientCommand::Key(command)),
+        Command::Post { client, command } => (client, ClientCommand::Post(command)),
+        Command::Aggregate { client, command } => (client, ClientCommand::Aggregate(command)),
+        Command::File { client, command } => (client, ClientCommand::File(command)),
+        Command::Message { client, command } => (client, ClientCommand::Message(command)),
+        Command::Program { client, command } => (client, ClientCommand::Program(command)),
+        Command::Node { client, command } => (client, ClientCommand::Node(command)),
+        Command::Price { client, command } => (client, ClientCommand::Price(command)),
+        Command::Balance { client, args } => (client, ClientCommand::Balance(args)),
+        other => return Err(other),
+    })
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Daemon(args) => daemon::run(args),
         Command::Peers(args) => peers::run(args),
         Command::Runtime { command } => runtime::run(command),
@@ -55,5 +79,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())
         }
+        client => anyhow::bail!("{client:?} is a client command"),
     }
 }
