@@ -139,7 +139,9 @@ pub(crate) enum PostCommand {
 pub(crate) enum AggregateCommand {
     /// Merge a JSON object into a key of the account's aggregates.
     Set {
-        key: String,
+        /// The aggregate key (not to be confused with `--key`, the signing key).
+        #[arg(value_name = "KEY")]
+        name: String,
         #[command(flatten)]
         content: ContentArg,
         #[command(flatten)]
@@ -147,7 +149,9 @@ pub(crate) enum AggregateCommand {
     },
     /// The merged value of one key.
     Get {
-        key: String,
+        /// The aggregate key.
+        #[arg(value_name = "KEY")]
+        name: String,
         /// Whose aggregate. Default: the key's address.
         #[arg(long)]
         address: Option<String>,

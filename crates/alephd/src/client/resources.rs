@@ -78,7 +78,7 @@ pub(crate) async fn post(ctx: &Ctx, command: PostCommand) -> anyhow::Result<Outp
 pub(crate) async fn aggregate(ctx: &Ctx, command: AggregateCommand) -> anyhow::Result<Output> {
     match command {
         AggregateCommand::Set {
-            key,
+            name: key,
             content,
             channel,
         } => {
@@ -90,7 +90,7 @@ pub(crate) async fn aggregate(ctx: &Ctx, command: AggregateCommand) -> anyhow::R
             let result = ctx.client.send(&message).await?;
             Ok(published(&message, &result))
         }
-        AggregateCommand::Get { key, address } => {
+        AggregateCommand::Get { name: key, address } => {
             let address = ctx.address_or_key(address)?;
             let value = ctx
                 .client
