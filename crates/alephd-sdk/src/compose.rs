@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 
 use alephd_message::{
-    Address, Channel, IncomingMessage, ItemHash, MessageType, UnsignedMessage,
-    signature::Signer,
+    Address, Channel, IncomingMessage, ItemHash, MessageType, UnsignedMessage, signature::Signer,
 };
 use serde_json::{Map, Value, json};
 
@@ -270,13 +269,14 @@ mod tests {
     fn every_type_signs_and_parses_for_both_key_kinds() {
         for kind in [KeyKind::Eth, KeyKind::Sol] {
             let account = Account::generate(kind);
-            let composer =
-                Composer::new(&account).with_channel(Channel::new("TEST").unwrap());
+            let composer = Composer::new(&account).with_channel(Channel::new("TEST").unwrap());
             let post = composer
                 .post("note", json!({"body": "héllo"}), None)
                 .unwrap();
             assert!(matches!(verified(&post), MessageContent::Post(_)));
-            let amend = composer.amend(post.item_hash(), json!({"body": "v2"})).unwrap();
+            let amend = composer
+                .amend(post.item_hash(), json!({"body": "v2"}))
+                .unwrap();
             let MessageContent::Post(p) = verified(&amend) else {
                 panic!("not a post")
             };

@@ -10,7 +10,9 @@ pub enum SdkError {
     #[error("invalid node URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
     /// No connection: the node is down, or the address is wrong.
-    #[error("node unreachable at {url}: {source} (is `alephd daemon` running there? set --api or ALEPHD_API)")]
+    #[error(
+        "node unreachable at {url} (is `alephd daemon` running there? set --api or ALEPHD_API)"
+    )]
     Unreachable {
         url: String,
         #[source]

@@ -28,7 +28,7 @@ pub use client::{AlephClient, SubmitResult};
 pub use compose::{Composer, DEFAULT_RUNTIME, ProgramSpec, StoreSpec, now};
 pub use error::SdkError;
 pub use transfer::{
-    Downloaded, FileDigest, FileEngine, NoProgress, TransferPhase, TransferProgress,
-    UploadOptions, Uploaded, digest_file,
+    Downloaded, FileDigest, FileEngine, NoProgress, TransferPhase, TransferProgress, UploadOptions,
+    Uploaded, digest_file,
 };
 pub use watch::MessageWatch;

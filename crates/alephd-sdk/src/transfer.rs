@@ -12,9 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::{
-    AlephClient, Composer, SdkError, SubmitResult, client::error_for, compose::StoreSpec,
-};
+use crate::{AlephClient, Composer, SdkError, SubmitResult, client::error_for, compose::StoreSpec};
 
 /// Read size while hashing and uploading.
 const BUFFER: usize = 256 * 1024;
@@ -181,10 +179,10 @@ impl AlephClient {
         progress: Arc<dyn TransferProgress>,
     ) -> Result<Uploaded, SdkError> {
         let digest = digest_file(path, engine, progress.clone()).await?;
-        let name = options.name.clone().or_else(|| {
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        });
+        let name = options
+            .name
+            .clone()
+            .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()));
         let message = composer.store(&StoreSpec {
             file_hash: digest.hash.clone(),
             size: Some(digest.size),
@@ -197,20 +195,17 @@ impl AlephClient {
             .map_err(|e| io_error(path, e))?;
         progress.begin(TransferPhase::Uploading, Some(digest.size));
         let counter = progress.clone();
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, BUFFER).inspect(
-            move |chunk| {
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(file, BUFFER).inspect(move |chunk| {
                 if let Ok(bytes) = chunk {
                     counter.advance(bytes.len() as u64);
                 }
-            },
-        );
-        let file_part = multipart::Part::stream_with_length(
-            reqwest::Body::wrap_stream(stream),
-            digest.size,
-        )
-        .file_name(name.unwrap_or_else(|| "file".into()))
-        .mime_str("application/octet-stream")
-        .expect("a valid MIME type");
+            });
+        let file_part =
+            multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), digest.size)
+                .file_name(name.unwrap_or_else(|| "file".into()))
+                .mime_str("application/octet-stream")
+                .expect("a valid MIME type");
         let metadata_part = multipart::Part::text(metadata)
             .mime_str("application/json")
             .expect("a valid MIME type");
@@ -299,10 +294,7 @@ impl AlephClient {
             if got != expected {
                 return Err(SdkError::Decode {
                     path: raw,
-                    reason: format!(
-                        "downloaded bytes hash to {}, not {hash}",
-                        hex::encode(got)
-                    ),
+                    reason: format!("downloaded bytes hash to {}, not {hash}", hex::encode(got)),
                 });
             }
         }
@@ -345,11 +337,17 @@ mod tests {
         let ipfs = digest_file(&path, FileEngine::Ipfs, Arc::new(NoProgress))
             .await
             .unwrap();
-        let expected = alephd_storage::hash_bytes(&data, Layout::V0).cid.to_string();
+        let expected = alephd_storage::hash_bytes(&data, Layout::V0)
+            .cid
+            .to_string();
         assert_eq!(ipfs.hash.as_str(), expected);
-        let missing = digest_file(&dir.path().join("nope"), FileEngine::Storage, Arc::new(NoProgress))
-            .await
-            .unwrap_err();
+        let missing = digest_file(
+            &dir.path().join("nope"),
+            FileEngine::Storage,
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap_err();
         assert!(missing.to_string().contains("nope"), "{missing}");
     }
 }

@@ -26,7 +26,8 @@ impl AlephClient {
     /// recent matching messages come first, < 200).
     pub async fn watch(&self, query: &[(&str, String)]) -> Result<MessageWatch, SdkError> {
         let mut url = self.url("/api/ws0/messages")?;
-        url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        url.query_pairs_mut()
+            .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
         url.set_scheme(scheme).map_err(|()| SdkError::InvalidUrl {
             url: url.to_string(),

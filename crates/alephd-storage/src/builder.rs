@@ -300,7 +300,9 @@ mod tests {
 
     #[test]
     fn streaming_hasher_matches_hash_bytes() {
-        let data: Vec<u8> = (0..(3 * DEFAULT_CHUNK_SIZE + 17)).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(3 * DEFAULT_CHUNK_SIZE + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
         for layout in [Layout::V0, Layout::V1] {
             let mut hasher = CidHasher::new(layout);
             for piece in data.chunks(100_003) {
@@ -308,7 +310,10 @@ mod tests {
             }
             assert_eq!(hasher.finish(), hash_bytes(&data, layout));
         }
-        assert_eq!(CidHasher::new(Layout::V0).finish(), hash_bytes(b"", Layout::V0));
+        assert_eq!(
+            CidHasher::new(Layout::V0).finish(),
+            hash_bytes(b"", Layout::V0)
+        );
     }
 
     #[test]

@@ -118,14 +118,20 @@ impl Ctx {
     }
 }
 
-pub(crate) fn composer<'a>(account: &'a Account, channel: &ChannelArg) -> anyhow::Result<Composer<'a>> {
+pub(crate) fn composer<'a>(
+    account: &'a Account,
+    channel: &ChannelArg,
+) -> anyhow::Result<Composer<'a>> {
     let channel = Channel::new(channel.channel.clone()).context("invalid --channel")?;
     Ok(Composer::new(account).with_channel(channel))
 }
 
 fn data_dir(args: &ClientArgs) -> PathBuf {
     args.data_dir.clone().unwrap_or_else(|| {
-        std::env::var_os("HOME").map_or_else(|| PathBuf::from(".alephd"), |h| Path::new(&h).join(".alephd"))
+        std::env::var_os("HOME").map_or_else(
+            || PathBuf::from(".alephd"),
+            |h| Path::new(&h).join(".alephd"),
+        )
     })
 }
 
@@ -135,7 +141,10 @@ pub(crate) fn run(args: ClientArgs, command: ClientCommand) -> ExitCode {
     match execute(args, command) {
         Ok(output) => {
             if json && let Some(value) = output.json {
-                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
             } else if !output.text.is_empty() {
                 print!("{}", output.text);
             }
@@ -145,7 +154,8 @@ pub(crate) fn run(args: ClientArgs, command: ClientCommand) -> ExitCode {
             let (code, kind, extra) = classify(&err);
             eprintln!("error: {err:#}");
             if json {
-                let mut body = json!({"kind": kind, "message": format!("{err:#}"), "exit_code": code});
+                let mut body =
+                    json!({"kind": kind, "message": format!("{err:#}"), "exit_code": code});
                 if let Some(Value::Object(extra)) = extra {
                     body.as_object_mut().map(|b| b.extend(extra));
                 }
@@ -162,7 +172,9 @@ fn classify(err: &anyhow::Error) -> (u8, &'static str, Option<Value>) {
         if let Some(sdk) = cause.downcast_ref::<SdkError>() {
             let code = match sdk {
                 SdkError::Unreachable { .. } => exit::UNREACHABLE,
-                SdkError::WebSocket { reason, .. } if reason.contains("unreachable") => exit::UNREACHABLE,
+                SdkError::WebSocket { reason, .. } if reason.contains("unreachable") => {
+                    exit::UNREACHABLE
+                }
                 SdkError::Rejected { .. } => exit::REJECTED,
                 SdkError::NotFound { .. } => exit::NOT_FOUND,
                 SdkError::TooLarge { .. } => exit::TOO_LARGE,
@@ -170,7 +182,12 @@ fn classify(err: &anyhow::Error) -> (u8, &'static str, Option<Value>) {
                 _ => exit::FAILURE,
             };
             let extra = match sdk {
-                SdkError::Rejected { item_hash, code, meaning, details } => Some(json!({
+                SdkError::Rejected {
+                    item_hash,
+                    code,
+                    meaning,
+                    details,
+                } => Some(json!({
                     "item_hash": item_hash, "error_code": code, "meaning": meaning, "details": details,
                 })),
                 SdkError::TooLarge { limit } => Some(json!({ "limit": limit })),
@@ -222,12 +239,16 @@ pub(crate) fn read_content(arg: &ContentArg) -> anyhow::Result<Value> {
         (Some(text), _) => text.clone(),
         (None, Some(path)) if path.as_os_str() == "-" => {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read stdin")?;
             text
         }
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?,
-        (None, None) => anyhow::bail!("give the content with --content JSON or --content-file PATH"),
+        (None, None) => {
+            anyhow::bail!("give the content with --content JSON or --content-file PATH")
+        }
     };
     serde_json::from_str(&text).context("the content is not valid JSON")
 }
@@ -238,7 +259,10 @@ pub(crate) fn parse_hash(text: &str) -> anyhow::Result<ItemHash> {
 }
 
 /// The output of a published message.
-pub(crate) fn published(message: &alephd_message::IncomingMessage, result: &SubmitResult) -> Output {
+pub(crate) fn published(
+    message: &alephd_message::IncomingMessage,
+    result: &SubmitResult,
+) -> Output {
     let value = json!({
         "item_hash": message.item_hash(),
         "type": message.message_type(),
@@ -247,6 +271,11 @@ pub(crate) fn published(message: &alephd_message::IncomingMessage, result: &Subm
         "channel": message.channel(),
         "status": result.message_status,
     });
-    let text = format!("{} {} {}\n", message.message_type(), message.item_hash(), result.message_status);
+    let text = format!(
+        "{} {} {}\n",
+        message.message_type(),
+        message.item_hash(),
+        result.message_status
+    );
     Output::new(value, text)
 }

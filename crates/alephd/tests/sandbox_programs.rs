@@ -91,3 +91,137 @@ fn aleph_clients_deploy_linux_programs() {
     drop(daemon);
     let _ = std::fs::remove_dir_all(&compute_dir);
 }
+
+/// The node's own client does the same with no Python involved: `alephd key import` (the
+/// balances oracle), `alephd file add` (the runtime), `alephd program deploy` of the app's
+/// directory, then `program call`, `program logs`, `program update`, `program list`, and a
+/// forget.
+#[test]
+fn alephd_cli_deploys_calls_and_reads_logs() {
+    let runtime = runtime_image();
+    let compute_dir = work_dir("cli");
+    let daemon = daemon(&compute_dir);
+    let home = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let output = Command::new(BIN)
+            .args(args)
+            .arg("--json")
+            .env("ALEPHD_API", daemon.api_url())
+            .env("ALEPHD_DATA_DIR", home.path())
+            .env_remove("ALEPHD_KEY")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "alephd {} failed ({}):\n{stdout}\n{}\n--- daemon log\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            daemon.log()
+        );
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let oracle_key = home.path().join("oracle.key");
+    std::fs::write(&oracle_key, "33".repeat(32)).unwrap();
+    let oracle = cli(&[
+        "key",
+        "import",
+        oracle_key.to_str().unwrap(),
+        "--name",
+        "oracle",
+    ]);
+    assert_eq!(oracle["address"], ORACLE);
+    let alice = cli(&["key", "new"]);
+    let alice = alice["address"].as_str().unwrap();
+    let balances =
+        serde_json::json!({"chain": "ETH", "main_height": 1, "balances": {alice: 1_000_000}});
+    let posted = cli(&[
+        "post",
+        "create",
+        "--key",
+        "oracle",
+        "--type",
+        "balances-update",
+        "--content",
+        &balances.to_string(),
+    ]);
+    assert_eq!(posted["status"], "processed", "{posted}");
+    let pricing = fixtures_dir().join("sandbox/pricing.json");
+    cli(&[
+        "aggregate",
+        "set",
+        "pricing",
+        "--key",
+        "oracle",
+        "--content-file",
+        pricing.to_str().unwrap(),
+    ]);
+
+    let runtime = cli(&["file", "add", runtime.to_str().unwrap(), "--engine", "ipfs"]);
+    assert_eq!(runtime["status"], "processed", "{runtime}");
+    let runtime = runtime["item_hash"].as_str().unwrap().to_owned();
+    let app_dir = fixtures_dir().join("sandbox/asgi-app");
+    let deployed = cli(&[
+        "program",
+        "deploy",
+        app_dir.to_str().unwrap(),
+        "--entrypoint",
+        "main:app",
+        "--runtime",
+        &runtime,
+        "--var",
+        "GREETING=salut",
+        "--name",
+        "cli-app",
+    ]);
+    assert_eq!(deployed["status"], "processed", "{deployed}");
+    let program = deployed["item_hash"].as_str().unwrap().to_owned();
+
+    let called = cli(&["program", "call", &program, "/env/GREETING"]);
+    assert_eq!(called["status"], 200, "{called}");
+    let body: serde_json::Value = serde_json::from_str(called["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["value"], "salut", "{called}");
+    let called = cli(&["program", "call", &program, "/"]);
+    assert!(
+        called["body"].as_str().unwrap().contains("aleph"),
+        "{called}"
+    );
+
+    let logs = cli(&["program", "logs", &program]);
+    let runs = logs["executions"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{logs}");
+    let first = &runs[runs.len() - 1];
+    assert_eq!(first["http_status"], 200, "{logs}");
+    assert_eq!(first["cold"], true, "{logs}");
+    assert!(
+        first["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("variable GREETING read"),
+        "the program's own output is in its logs: {logs}"
+    );
+
+    let updated = cli(&["program", "update", &program, "--var", "GREETING=hola"]);
+    assert_eq!(updated["status"], "processed", "{updated}");
+    let called = cli(&["program", "call", &program, "/env/GREETING"]);
+    let body: serde_json::Value = serde_json::from_str(called["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["value"], "hola", "the update serves: {called}");
+
+    let listed = cli(&["program", "list"]);
+    let hashes: Vec<&str> = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["item_hash"].as_str())
+        .collect();
+    assert!(hashes.contains(&program.as_str()), "{listed}");
+
+    let forgot = cli(&["message", "forget", &program]);
+    assert_eq!(forgot["status"], "processed", "{forgot}");
+    let called = cli(&["program", "call", &program, "/"]);
+    assert_eq!(called["status"], 410, "a forgotten program: {called}");
+
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&compute_dir);
+}

@@ -275,7 +275,7 @@ pub(crate) struct BalanceArgs {
 pub(crate) enum ProgramCommand {
     /// Upload a zip (or squashfs) as a STORE, then publish a PROGRAM running it.
     Deploy {
-        /// The code: a zip of the program directory (or a squashfs image).
+        /// The code: the program's directory (zipped), a zip, or a squashfs image.
         path: PathBuf,
         /// `module:app` (asgi) or the command to run (binary).
         #[arg(long)]

@@ -134,7 +134,11 @@ async fn download_to_file(ctx: &Ctx, hash: &ItemHash, path: &Path) -> anyhow::Re
         hash,
         downloaded.size,
         path.display(),
-        if downloaded.verified { " (verified)" } else { "" },
+        if downloaded.verified {
+            " (verified)"
+        } else {
+            ""
+        },
         downloaded.size as f64 / (1024.0 * 1024.0) / seconds.max(1e-3),
     );
     Ok(Output::new(value, text))

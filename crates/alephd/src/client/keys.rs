@@ -54,7 +54,10 @@ impl KeyStore {
             .into()),
             [(kind, path, bytes)] => Account::from_secret(*kind, bytes)
                 .with_context(|| format!("{} is not a valid key", path.display())),
-            _ => bail!("both {name}.eth.key and {name}.sol.key exist in {}: rename one", self.dir.display()),
+            _ => bail!(
+                "both {name}.eth.key and {name}.sol.key exist in {}: rename one",
+                self.dir.display()
+            ),
         }
     }
 
@@ -153,15 +156,31 @@ pub(crate) fn run(store: &KeyStore, key: &str, command: KeyCommand) -> anyhow::R
             let account = Account::generate(kind);
             let path = store.save(&name, &account)?;
             let value = describe(&name, &account, &path);
-            Ok(Output::new(value, format!("created {} key {name}: {}\n", kind.as_str(), account.address())))
+            Ok(Output::new(
+                value,
+                format!(
+                    "created {} key {name}: {}\n",
+                    kind.as_str(),
+                    account.address()
+                ),
+            ))
         }
         KeyCommand::Import { file, name, kind } => {
-            let bytes = fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let account = Account::from_key_file(kind, &bytes)
-                .with_context(|| format!("{} is not a {} key file", file.display(), kind.as_str()))?;
+            let bytes =
+                fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let account = Account::from_key_file(kind, &bytes).with_context(|| {
+                format!("{} is not a {} key file", file.display(), kind.as_str())
+            })?;
             let path = store.save(&name, &account)?;
             let value = describe(&name, &account, &path);
-            Ok(Output::new(value, format!("imported {} key {name}: {}\n", kind.as_str(), account.address())))
+            Ok(Output::new(
+                value,
+                format!(
+                    "imported {} key {name}: {}\n",
+                    kind.as_str(),
+                    account.address()
+                ),
+            ))
         }
         KeyCommand::List => {
             let mut items = Vec::new();
@@ -169,7 +188,11 @@ pub(crate) fn run(store: &KeyStore, key: &str, command: KeyCommand) -> anyhow::R
             for (name, account, path) in store.list()? {
                 match account {
                     Ok(account) => {
-                        text.push_str(&format!("{name}\t{}\t{}\n", account.kind().as_str(), account.address()));
+                        text.push_str(&format!(
+                            "{name}\t{}\t{}\n",
+                            account.kind().as_str(),
+                            account.address()
+                        ));
                         items.push(describe(&name, &account, &path));
                     }
                     Err(e) => {
@@ -209,15 +232,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = KeyStore::new(dir.path());
         assert!(matches!(
-            store.load("default").unwrap_err().downcast_ref::<ClientError>(),
+            store
+                .load("default")
+                .unwrap_err()
+                .downcast_ref::<ClientError>(),
             Some(ClientError::KeyMissing { .. })
         ));
         let account = Account::generate(KeyKind::Sol);
         let path = store.save("default", &account).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::metadata(dir.path().join("keys")).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(dir.path().join("keys"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
         assert_eq!(store.load("default").unwrap().address(), account.address());
-        assert!(store.save("default", &Account::generate(KeyKind::Eth)).is_err());
+        assert!(
+            store
+                .save("default", &Account::generate(KeyKind::Eth))
+                .is_err()
+        );
         assert!(store.load("../etc").is_err());
         assert_eq!(store.list().unwrap().len(), 1);
     }

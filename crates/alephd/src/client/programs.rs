@@ -27,9 +27,10 @@ pub(crate) async fn run(ctx: &Ctx, command: ProgramCommand) -> anyhow::Result<Ou
             channel,
         } => {
             let account = ctx.account()?;
-            let code_ref = upload_code(ctx, &account, &path, &channel).await?;
+            let code = CodeFile::of(&path)?;
+            let code_ref = upload_code(ctx, &account, code.path(), &channel).await?;
             let mut spec = ProgramSpec::new(code_ref.clone(), parse_hash(&runtime)?, &entrypoint);
-            spec.encoding = encoding_of(&path).into();
+            spec.encoding = code.encoding().into();
             spec.interface = interface.map(interface_name);
             spec.allow_amend = !immutable;
             apply(&mut spec, &settings)?;
@@ -57,7 +58,9 @@ pub(crate) async fn run(ctx: &Ctx, command: ProgramCommand) -> anyhow::Result<Ou
                 let value = json!({"status": status, "body": text});
                 return Ok(Output::new(value, String::new()));
             }
-            std::io::stdout().write_all(&body).context("cannot write the response")?;
+            std::io::stdout()
+                .write_all(&body)
+                .context("cannot write the response")?;
             if !(200..300).contains(&status) {
                 bail!("the program answered HTTP {status}");
             }
@@ -139,8 +142,9 @@ pub(crate) async fn run(ctx: &Ctx, command: ProgramCommand) -> anyhow::Result<Ou
             let mut spec = spec_of(&current)?;
             spec.replaces = Some(original.clone());
             if let Some(path) = &code {
-                spec.code_ref = upload_code(ctx, &account, path, &channel).await?;
-                spec.encoding = encoding_of(path).into();
+                let code = CodeFile::of(path)?;
+                spec.code_ref = upload_code(ctx, &account, code.path(), &channel).await?;
+                spec.encoding = code.encoding().into();
             }
             if let Some(entrypoint) = entrypoint {
                 spec.entrypoint = entrypoint;
@@ -178,6 +182,76 @@ async fn upload_code(
         .await
         .with_context(|| format!("cannot upload the code {}", path.display()))?;
     Ok(uploaded.message.item_hash().clone())
+}
+
+/// The code to upload: the file given, or a zip made of the directory given (what `aleph
+/// program upload` does with a directory).
+enum CodeFile<'a> {
+    File(&'a Path),
+    Zipped(tempfile::NamedTempFile),
+}
+
+impl<'a> CodeFile<'a> {
+    fn of(path: &'a Path) -> anyhow::Result<Self> {
+        if !path.is_dir() {
+            return Ok(Self::File(path));
+        }
+        let zipped = tempfile::Builder::new()
+            .suffix(".zip")
+            .tempfile()
+            .context("cannot create a temporary zip")?;
+        let mut writer = zip::ZipWriter::new(zipped.reopen().context("cannot open the zip")?);
+        add_dir(&mut writer, path, "").with_context(|| format!("cannot zip {}", path.display()))?;
+        writer.finish().context("cannot finish the zip")?;
+        Ok(Self::Zipped(zipped))
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Self::File(path) => path,
+            Self::Zipped(file) => file.path(),
+        }
+    }
+
+    fn encoding(&self) -> &'static str {
+        encoding_of(self.path())
+    }
+}
+
+/// Adds `dir`'s files under `prefix`, in name order (the same directory always makes the same
+/// zip bytes apart from timestamps, which are fixed too).
+fn add_dir(
+    writer: &mut zip::ZipWriter<std::fs::File>,
+    dir: &Path,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let name = entry.file_name();
+        let name = name
+            .to_str()
+            .with_context(|| format!("{:?} is not UTF-8", entry.path()))?;
+        let inner = format!("{prefix}{name}");
+        let kind = entry.file_type()?;
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip::DateTime::default());
+        if kind.is_dir() {
+            if name == "__pycache__" {
+                continue;
+            }
+            writer.add_directory(format!("{inner}/"), options)?;
+            add_dir(writer, &entry.path(), &format!("{inner}/"))?;
+        } else if kind.is_file() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = entry.metadata()?.permissions().mode();
+            writer.start_file(inner, options.unix_permissions(mode & 0o777))?;
+            std::io::copy(&mut std::fs::File::open(entry.path())?, writer)?;
+        }
+        // Symlinks and special files are not code: skipped.
+    }
+    Ok(())
 }
 
 fn encoding_of(path: &Path) -> &'static str {
@@ -233,7 +307,10 @@ async fn current_version(
         .ok_or_else(|| super::ClientError::NotFound(format!("no program {target}")))?;
     let content = status["message"]["content"].clone();
     if status["message"]["type"] != "PROGRAM" {
-        bail!("{target} is not a PROGRAM message (status {})", status["status"]);
+        bail!(
+            "{target} is not a PROGRAM message (status {})",
+            status["status"]
+        );
     }
     let original = match content["replaces"].as_str() {
         Some(r) => parse_hash(r)?,
@@ -281,8 +358,12 @@ fn spec_of(content: &Value) -> anyhow::Result<ProgramSpec> {
         .as_u64()
         .and_then(|v| u32::try_from(v).ok())
         .unwrap_or(spec.vcpus);
-    spec.timeout_seconds = resources["seconds"].as_u64().unwrap_or(spec.timeout_seconds);
-    spec.internet = content["environment"]["internet"].as_bool().unwrap_or(false);
+    spec.timeout_seconds = resources["seconds"]
+        .as_u64()
+        .unwrap_or(spec.timeout_seconds);
+    spec.internet = content["environment"]["internet"]
+        .as_bool()
+        .unwrap_or(false);
     spec.persistent = content["on"]["persistent"].as_bool().unwrap_or(false);
     if let Some(vars) = content["variables"].as_object() {
         for (k, v) in vars {

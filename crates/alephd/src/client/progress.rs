@@ -66,7 +66,12 @@ impl State {
                     rate
                 )
             }
-            _ => format!("{:<11} {:.1} MiB {:.1} MiB/s", self.phase, self.done as f64 / MIB, rate),
+            _ => format!(
+                "{:<11} {:.1} MiB {:.1} MiB/s",
+                self.phase,
+                self.done as f64 / MIB,
+                rate
+            ),
         }
     }
 

@@ -6,11 +6,12 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::{
-    ClientError, Ctx, Output, composer, parse_hash, published, read_content,
+    ClientError, Ctx, Output,
     args::{
         AggregateCommand, BalanceArgs, ListArgs, MessageCommand, NodeCommand, PostCommand,
         PriceCommand,
     },
+    composer, parse_hash, published, read_content,
 };
 
 fn pagination(filter: &ListArgs) -> Vec<(&'static str, String)> {
@@ -30,7 +31,8 @@ pub(crate) async fn post(ctx: &Ctx, command: PostCommand) -> anyhow::Result<Outp
         } => {
             let content = read_content(&content)?;
             let account = ctx.account()?;
-            let message = composer(&account, &channel)?.post(&post_type, content, reference.as_deref())?;
+            let message =
+                composer(&account, &channel)?.post(&post_type, content, reference.as_deref())?;
             let result = ctx.client.send(&message).await?;
             Ok(published(&message, &result))
         }
@@ -92,17 +94,22 @@ pub(crate) async fn aggregate(ctx: &Ctx, command: AggregateCommand) -> anyhow::R
         }
         AggregateCommand::Get { name: key, address } => {
             let address = ctx.address_or_key(address)?;
-            let value = ctx
-                .client
-                .aggregate(&address, &key)
-                .await?
-                .ok_or_else(|| ClientError::NotFound(format!("{address} has no aggregate {key:?}")))?;
+            let value = ctx.client.aggregate(&address, &key).await?.ok_or_else(|| {
+                ClientError::NotFound(format!("{address} has no aggregate {key:?}"))
+            })?;
             let text = format!("{}\n", serde_json::to_string_pretty(&value)?);
-            Ok(Output::new(json!({"address": address, "key": key, "value": value}), text))
+            Ok(Output::new(
+                json!({"address": address, "key": key, "value": value}),
+                text,
+            ))
         }
         AggregateCommand::List { address } => {
             let address = ctx.address_or_key(address)?;
-            let data = ctx.client.aggregates(&address, &[]).await?.unwrap_or(json!({}));
+            let data = ctx
+                .client
+                .aggregates(&address, &[])
+                .await?
+                .unwrap_or(json!({}));
             let mut text = String::new();
             for (key, value) in data.as_object().into_iter().flatten() {
                 text.push_str(&format!("{key}  {value}\n"));
@@ -119,11 +126,9 @@ pub(crate) async fn message(ctx: &Ctx, command: MessageCommand) -> anyhow::Resul
     match command {
         MessageCommand::Get { hash } => {
             let hash = parse_hash(&hash)?;
-            let body = ctx
-                .client
-                .message(&hash)
-                .await?
-                .ok_or_else(|| ClientError::NotFound(format!("the node does not know message {hash}")))?;
+            let body = ctx.client.message(&hash).await?.ok_or_else(|| {
+                ClientError::NotFound(format!("the node does not know message {hash}"))
+            })?;
             let text = describe_status(&body);
             Ok(Output::new(body, text))
         }
@@ -175,7 +180,9 @@ pub(crate) async fn message(ctx: &Ctx, command: MessageCommand) -> anyhow::Resul
             let mut watch = ctx.client.watch(&query).await?;
             let mut seen = 0u64;
             while count.is_none_or(|c| seen < c) {
-                let Some(next) = watch.next().await else { break };
+                let Some(next) = watch.next().await else {
+                    break;
+                };
                 let m = next?;
                 if ctx.args.json {
                     println!("{m}");
@@ -192,7 +199,10 @@ pub(crate) async fn message(ctx: &Ctx, command: MessageCommand) -> anyhow::Resul
             reason,
             channel,
         } => {
-            let hashes = hashes.iter().map(|h| parse_hash(h)).collect::<anyhow::Result<Vec<_>>>()?;
+            let hashes = hashes
+                .iter()
+                .map(|h| parse_hash(h))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let account = ctx.account()?;
             let message = composer(&account, &channel)?.forget(&hashes, &[], reason.as_deref())?;
             let result = ctx.client.send(&message).await?;
@@ -212,10 +222,7 @@ fn message_line(m: &Value) -> String {
 }
 
 fn describe_status(body: &Value) -> String {
-    let mut text = format!(
-        "status   {}\n",
-        body["status"].as_str().unwrap_or("?")
-    );
+    let mut text = format!("status   {}\n", body["status"].as_str().unwrap_or("?"));
     let message = if body["message"].is_object() {
         &body["message"]
     } else {
@@ -223,7 +230,12 @@ fn describe_status(body: &Value) -> String {
     };
     for field in ["item_hash", "type", "sender", "chain", "channel", "time"] {
         if !message[field].is_null() {
-            text.push_str(&format!("{field:<8} {}\n", message[field].as_str().map_or_else(|| message[field].to_string(), str::to_owned)));
+            text.push_str(&format!(
+                "{field:<8} {}\n",
+                message[field]
+                    .as_str()
+                    .map_or_else(|| message[field].to_string(), str::to_owned)
+            ));
         }
     }
     if let Some(code) = body["error_code"].as_i64() {
@@ -234,7 +246,13 @@ fn describe_status(body: &Value) -> String {
         text.push_str(&format!("error    {code}: {meaning}\n"));
     }
     if let Some(by) = body["forgotten_by"].as_array() {
-        text.push_str(&format!("forgotten by {}\n", by.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")));
+        text.push_str(&format!(
+            "forgotten by {}\n",
+            by.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if !message["content"].is_null() {
         text.push_str(&format!(
