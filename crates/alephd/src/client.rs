@@ -156,8 +156,10 @@ pub(crate) fn run(args: ClientArgs, command: ClientCommand) -> ExitCode {
             if json {
                 let mut body =
                     json!({"kind": kind, "message": format!("{err:#}"), "exit_code": code});
-                if let Some(Value::Object(extra)) = extra {
-                    body.as_object_mut().map(|b| b.extend(extra));
+                if let Some(Value::Object(extra)) = extra
+                    && let Some(b) = body.as_object_mut()
+                {
+                    b.extend(extra);
                 }
                 println!("{}", json!({ "error": body }));
             }

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     let command = match client_command(Cli::parse().command) {
         // Client commands print and classify their own errors (an exit code per failure).
         Ok((args, command)) => return client::run(args, command),
-        Err(command) => command,
+        Err(command) => *command,
     };
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
 }
 
 /// A client command and its options, or the node command given back.
-fn client_command(command: Command) -> Result<(ClientArgs, ClientCommand), Command> {
+fn client_command(command: Command) -> Result<(ClientArgs, ClientCommand), Box<Command>> {
     Ok(match command {
         Command::Key { client, command } => (client, ClientCommand::Key(command)),
         Command::Post { client, command } => (client, ClientCommand::Post(command)),
@@ -56,7 +56,7 @@ fn client_command(command: Command) -> Result<(ClientArgs, ClientCommand), Comma
         Command::Node { client, command } => (client, ClientCommand::Node(command)),
         Command::Price { client, command } => (client, ClientCommand::Price(command)),
         Command::Balance { client, args } => (client, ClientCommand::Balance(args)),
-        other => return Err(other),
+        other => return Err(Box::new(other)),
     })
 }
 
