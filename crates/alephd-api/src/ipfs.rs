@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/ipfs/{cid}/", get(gateway_root))
         .route("/ipfs/{cid}/{*path}", get(gateway_path))
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(crate::linger::lingering_body))
 }
 
 /// Multipart `file`, with an optional `metadata` part carrying the signed STORE message.

@@ -16,6 +16,7 @@ mod websockets;
 // Storage engine routes (storage items, IPFS gateway, Kubo RPC subset).
 mod files;
 mod ipfs;
+mod linger;
 mod storage;
 mod upload;
 // Balances, prices and costs; programs.

@@ -212,6 +212,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/api/v0/storage/count/{hash}", get(count))
         .route("/api/v0/storage/{hash}", get(base64_content))
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(crate::linger::lingering_body))
 }
 
 fn success(added: &Added) -> Json<serde_json::Value> {

@@ -247,10 +247,51 @@ fn a_user_drives_a_node_from_the_terminal() {
     }
     // Over the node's limit: refused with the limit named, exit code TOO_LARGE.
     let big = home.path().join("big.bin");
-    random_file(&big, 17 << 20);
+    random_file(&big, 64 << 20); // far over: most of it is still unsent when the node refuses
     let error = user.failure(&["file", "add", big.to_str().unwrap()], EXIT_TOO_LARGE);
     assert_eq!(error["kind"], "too_large", "{error}");
     assert_eq!(error["limit"], 16u64 << 20, "{error}");
+
+    // Watch: one JSON line per message. A channel of its own, and `--history 1` so that the
+    // post is seen whether it lands before or after the subscription.
+    let mut watch = user
+        .command(&[
+            "message",
+            "watch",
+            "--channel",
+            "CLI-WATCH",
+            "--history",
+            "1",
+            "--count",
+            "1",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300)); // usually subscribed by now
+    let watched = user.json(&[
+        "post",
+        "create",
+        "--type",
+        "cli-watched",
+        "--channel",
+        "CLI-WATCH",
+        "--content",
+        r#"{"body":"seen"}"#,
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while watch.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            watch.kill().unwrap();
+            panic!("message watch never printed the post");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = watch.wait_with_output().unwrap();
+    assert!(output.status.success(), "watch: {output:?}");
+    let line: Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    assert_eq!(line["item_hash"], watched["item_hash"], "{line}");
 
     // Messages: list with filters, get, forget.
     let listed = user.json(&["message", "list", "--type", "POST", "--address", &address]);
