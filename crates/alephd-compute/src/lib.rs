@@ -7,5 +7,6 @@
 pub mod routes;
 pub mod sandbox;
 pub mod supervisor;
+pub mod triggers;
 
 pub use supervisor::{ComputeConfig, ComputeError, Supervisor};

@@ -26,6 +26,7 @@ mod spec;
 use thiserror::Error;
 
 pub use cgroup::{Cgroups, Limits};
+pub use instance::EVENT_HEADER;
 pub use runtime::SandboxRuntime;
 pub use seccomp::UnsupportedArch;
 pub use spec::{FileRef, SandboxConfig, SandboxProgram, SandboxVolume, VolumeSource};

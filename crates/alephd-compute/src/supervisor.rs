@@ -26,9 +26,55 @@ use serde::Serialize;
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
 
+use serde_json::Value;
+
 use crate::sandbox::{
-    FileRef, SandboxError, SandboxProgram, SandboxRuntime, SandboxVolume, VolumeSource,
+    EVENT_HEADER, FileRef, SandboxError, SandboxProgram, SandboxRuntime, SandboxVolume,
+    VolumeSource,
 };
+
+/// What started an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Http,
+    Message,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Message => "message",
+        }
+    }
+}
+
+/// One execution being recorded.
+struct Run<'a> {
+    resolved: &'a Resolved,
+    trigger: Trigger,
+    started_at: f64,
+    began: Instant,
+    cold: bool,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        resolved: &'a Resolved,
+        trigger: Trigger,
+        started_at: f64,
+        began: Instant,
+        cold: bool,
+    ) -> Self {
+        Self {
+            resolved,
+            trigger,
+            started_at,
+            began,
+            cold,
+        }
+    }
+}
 
 /// Executions kept per program for the logs API.
 pub const EXECUTIONS_KEPT: usize = 100;
@@ -410,7 +456,70 @@ impl Supervisor {
     pub async fn serve(
         &self,
         item_hash: &str,
+        mut request: http::Request<Body>,
+    ) -> http::Response<Body> {
+        // The event marker is the node's to set, never a caller's.
+        request.headers_mut().remove(EVENT_HEADER);
+        self.run(item_hash, request, Trigger::Http).await
+    }
+
+    /// Runs program `item_hash` on a processed message it subscribed to (`on.message`): the
+    /// message's JSON reaches an ASGI app as Aleph's `aleph.message` scope, a binary program as
+    /// a `POST /` with the `x-aleph-event: message` header. Recorded with trigger `message`;
+    /// returns the HTTP status of the program's answer (or of the failure).
+    pub async fn trigger_message(&self, item_hash: &str, message: &serde_json::Value) -> u16 {
+        let body = serde_json::to_vec(message).unwrap_or_default();
+        let request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri("/")
+            .header(EVENT_HEADER, "message")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body));
+        let Ok(request) = request else {
+            return 500;
+        };
+        self.run(item_hash, request, Trigger::Message)
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// The current programs with `on.message` subscriptions: (original hash, filters).
+    /// Programs replaced by a newer version are reached through their original.
+    pub async fn message_subscribers(&self) -> Result<Vec<(String, Vec<Value>)>, ComputeError> {
+        let mut conn = self.inner.db.read().await?;
+        let mut out = Vec::new();
+        for vm in ops::programs_on_message(&mut conn).await? {
+            if vm.vm_type != "PROGRAM" {
+                continue;
+            }
+            // Only the current version's subscriptions count.
+            let original = vm.replaces.clone().unwrap_or_else(|| vm.item_hash.clone());
+            let current = match ops::vm_versions(&mut conn, &original).await?.first() {
+                Some(newest) => newest.item_hash.clone(),
+                None => original.clone(),
+            };
+            if current != vm.item_hash {
+                continue;
+            }
+            let filters: Vec<Value> = vm
+                .on_message
+                .as_deref()
+                .and_then(|m| serde_json::from_str::<Value>(m).ok())
+                .and_then(|v| v.as_array().cloned())
+                .unwrap_or_default();
+            if !filters.is_empty() {
+                out.push((original, filters));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn run(
+        &self,
+        item_hash: &str,
         request: http::Request<Body>,
+        trigger: Trigger,
     ) -> http::Response<Body> {
         let began = Instant::now();
         let started_at = unix_now();
@@ -427,7 +536,8 @@ impl Supervisor {
                 .cloned()
                 .unwrap_or_default();
             let err = ComputeError::RuntimeUnavailable(why);
-            self.record(&resolved, started_at, began, false, Err(&err), Vec::new());
+            let run = Run::new(&resolved, trigger, started_at, began, false);
+            self.record(run, Err(&err), Vec::new());
             return error_response(item_hash, &err);
         };
         let id = &resolved.program.id;
@@ -441,14 +551,8 @@ impl Supervisor {
         };
         match answer {
             Ok(mut response) => {
-                self.record(
-                    &resolved,
-                    started_at,
-                    began,
-                    cold,
-                    Ok(response.status().as_u16()),
-                    output,
-                );
+                let run = Run::new(&resolved, trigger, started_at, began, cold);
+                self.record(run, Ok(response.status().as_u16()), output);
                 let headers = response.headers_mut();
                 for (name, value) in [
                     ("aleph-program-itemhash", &resolved.version),
@@ -463,7 +567,8 @@ impl Supervisor {
             Err(err) => {
                 let err = ComputeError::Sandbox(err);
                 tracing::info!(program = %resolved.original, version = %resolved.version, "{err}");
-                self.record(&resolved, started_at, began, cold, Err(&err), output);
+                let run = Run::new(&resolved, trigger, started_at, began, cold);
+                self.record(run, Err(&err), output);
                 error_response(item_hash, &err)
             }
         }
@@ -471,13 +576,17 @@ impl Supervisor {
 
     fn record(
         &self,
-        resolved: &Resolved,
-        started_at: f64,
-        began: Instant,
-        cold: bool,
+        run: Run<'_>,
         outcome: Result<u16, &ComputeError>,
         output: Vec<(&'static str, String)>,
     ) {
+        let Run {
+            resolved,
+            trigger,
+            started_at,
+            began,
+            cold,
+        } = run;
         let mut stdout = String::new();
         let mut stderr = String::new();
         for (stream, line) in output {
@@ -499,7 +608,7 @@ impl Supervisor {
             id: self.inner.seq.fetch_add(1, Ordering::Relaxed),
             started_at,
             duration_ms: began.elapsed().as_secs_f64() * 1e3,
-            trigger: "http",
+            trigger: trigger.as_str(),
             version: resolved.version.clone(),
             status,
             http_status,

@@ -79,3 +79,95 @@ fn sandbox_runtime(config: &ComputeConfig, work_dir: &Path) -> Result<SandboxRun
     }
     SandboxRuntime::new(config.sandbox.clone(), work_dir.join("sandbox")).map_err(|e| e.to_string())
 }
+
+/// Most message-triggered runs in flight at once; beyond it the trigger loop waits (it never
+/// drops a match because programs are slow, but a lagging subscription logs what it missed).
+const MAX_TRIGGERS_IN_FLIGHT: usize = 16;
+
+/// Runs `on.message` programs on each processed message that matches one of their
+/// subscriptions. The subscriber list is re-read when a PROGRAM or FORGET is processed (what
+/// can change it) and at most every 30 s otherwise.
+pub(crate) fn spawn_triggers(
+    supervisor: Supervisor,
+    mut events: tokio::sync::broadcast::Receiver<alephd_processor::MessageEvent>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    use std::{sync::Arc, time::Duration};
+
+    use alephd_db::MessageStatus;
+    use tokio::sync::broadcast::error::RecvError;
+    const REFRESH: Duration = Duration::from_secs(30);
+
+    tokio::spawn(async move {
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_TRIGGERS_IN_FLIGHT));
+        let mut subscribers = Vec::new();
+        let mut refreshed: Option<tokio::time::Instant> = None;
+        loop {
+            let event = tokio::select! {
+                () = cancel.cancelled() => return,
+                event = events.recv() => event,
+            };
+            let event = match event {
+                Ok(event) => event,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "message triggers fell behind; some messages ran no program"
+                    );
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            let (MessageStatus::Processed, Some(record)) = (event.status, event.message) else {
+                continue;
+            };
+            let changes_subscribers = matches!(record.message_type.as_str(), "PROGRAM" | "FORGET");
+            if changes_subscribers || refreshed.is_none_or(|at| at.elapsed() > REFRESH) {
+                match supervisor.message_subscribers().await {
+                    Ok(list) => subscribers = list,
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot read the programs' message subscriptions")
+                    }
+                }
+                refreshed = Some(tokio::time::Instant::now());
+            }
+            if subscribers.is_empty() {
+                continue;
+            }
+            let message = message_json(&record);
+            for (program, filters) in &subscribers {
+                if !alephd_compute::triggers::any_matches(filters, &message) {
+                    continue;
+                }
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let (supervisor, program, message) =
+                    (supervisor.clone(), program.clone(), message.clone());
+                tokio::spawn(async move {
+                    let status = supervisor.trigger_message(&program, &message).await;
+                    tracing::debug!(%program, item_hash = %message["item_hash"], status, "message trigger ran");
+                    drop(slot);
+                });
+            }
+        }
+    })
+}
+
+/// A processed message as programs receive it: the API's message form, `content` as an object.
+fn message_json(record: &alephd_db::MessageRecord) -> serde_json::Value {
+    let content: serde_json::Value =
+        serde_json::from_str(&record.content).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "item_hash": record.item_hash,
+        "type": record.message_type,
+        "chain": record.chain,
+        "sender": record.sender,
+        "signature": record.signature,
+        "item_type": record.item_type,
+        "item_content": record.item_content,
+        "content": content,
+        "time": record.time,
+        "channel": record.channel,
+    })
+}

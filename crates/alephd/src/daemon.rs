@@ -55,6 +55,9 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         &cancel,
     )?;
     let compute = crate::compute::start(&config.compute, data_dir.root(), &db, &store)?;
+    let triggers = compute.as_ref().map(|compute| {
+        crate::compute::spawn_triggers(compute.clone(), processor.subscribe(), cancel.clone())
+    });
     let state = alephd_api::ApiState::default()
         .with_core(alephd_api::CoreApi::new(db.clone(), processor))
         .with_storage(store);
@@ -109,6 +112,9 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         .unwrap_or_else(|e| Err(anyhow::anyhow!("the p2p network panicked: {e}")));
     let outcome = outcome.and(network);
     crate::chain::join(chain_tasks).await;
+    if let Some(triggers) = triggers {
+        let _ = triggers.await;
+    }
     if let Some(compute) = compute {
         compute.shutdown().await;
     }

@@ -392,6 +392,13 @@ async fn capture(
     }
 }
 
+/// The Python run for ASGI programs: uvicorn serving the app, plus Aleph's `aleph.message`
+/// event scope (see the file).
+const ASGI_LAUNCHER: &str = include_str!("asgi_launcher.py");
+
+/// The header that marks the node's event requests to an ASGI program's launcher.
+pub const EVENT_HEADER: &str = "x-aleph-event";
+
 /// The command inside the sandbox for a program.
 pub(crate) fn program_argv(program: &SandboxProgram) -> Result<Vec<String>, SandboxError> {
     use alephd_message::content::Interface;
@@ -399,13 +406,14 @@ pub(crate) fn program_argv(program: &SandboxProgram) -> Result<Vec<String>, Sand
         Interface::Asgi => {
             let (module, app) = super::image::asgi_module(&program.entrypoint)?;
             let socket = format!("{}/{}", command::RUN_DIR, command::SOCKET_NAME);
-            let mut argv: Vec<String> = ["python3", "-m", "uvicorn", "--no-access-log", "--uds"]
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            argv.extend([socket, "--app-dir".into(), command::CODE_DIR.into()]);
-            argv.push(format!("{module}:{app}"));
-            argv
+            vec![
+                "python3".into(),
+                "-c".into(),
+                ASGI_LAUNCHER.into(),
+                format!("{module}:{app}"),
+                socket,
+                command::CODE_DIR.into(),
+            ]
         }
         Interface::Binary => {
             let entry = program.entrypoint.trim_start_matches("./");

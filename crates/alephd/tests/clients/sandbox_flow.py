@@ -208,6 +208,46 @@ async def main():
         status, body = get(f"/vm/{bad.item_hash}/")
         check(status >= 400 and "encoding" in body, "a wrong encoding gives a clear error", (status, body))
 
+        # Message triggers: the FastAPI app's code again, subscribed to pings on one channel.
+        app_message = await alice.get_message(app)
+        code = app_message.content.code
+        watcher, st = await alice.create_program(
+            program_ref=code.ref, entrypoint="main:app", runtime=runtime, encoding=code.encoding,
+            vcpus=1, memory=256,
+            internet=False, subscriptions=[{"channel": "TRIGGERS", "content": {"type": "ping"}}],
+            channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "create_program with on.message subscriptions", st)
+        ping, _ = await alice.create_post({"n": 1}, post_type="ping", channel="TRIGGERS", sync=True)
+        pong, _ = await alice.create_post({"n": 2}, post_type="pong", channel="TRIGGERS", sync=True)
+        elsewhere, _ = await alice.create_post({"n": 3}, post_type="ping", channel="ELSEWHERE", sync=True)
+        received = []
+        for _ in range(300):  # a cold start on a loaded machine takes seconds
+            status, body = get(f"/vm/{watcher.item_hash}/received")
+            received = json.loads(body)["received"] if status == 200 else []
+            if ping.item_hash in received:
+                break
+            time.sleep(0.2)
+        if ping.item_hash not in received:
+            _, log = get(f"/api/v0/compute/{watcher.item_hash}/executions?limit=10")
+            _, subscribed = get("/api/v0/programs/on/message")
+            raise AssertionError(f"the matching message did not run the program: {received}; "
+                                 f"executions {log}; subscribed {subscribed}")
+        check(True, "the matching message ran the program")
+        # Triggers run in order of processing: the later non-matching ones would be there by
+        # now if they had matched (give them a moment anyway).
+        time.sleep(1)
+        status, body = get(f"/vm/{watcher.item_hash}/received")
+        received = json.loads(body)["received"]
+        check(received == [ping.item_hash], "and only the matching one", (received, pong.item_hash,
+                                                                          elsewhere.item_hash))
+        status, body = get(f"/api/v0/compute/{watcher.item_hash}/executions?limit=10")
+        runs = json.loads(body)["executions"]
+        triggered = [r for r in runs if r["trigger"] == "message"]
+        check(len(triggered) == 1 and triggered[0]["http_status"] == 200
+              and f"message {ping.item_hash} received" in triggered[0]["stdout"] + "".join(
+                  r["stdout"] for r in runs),
+              "the trigger is in the executions log with the program's output", runs)
+
     print("SANDBOX FLOW OK")
 
 
