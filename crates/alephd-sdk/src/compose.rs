@@ -138,7 +138,11 @@ impl<'a> Composer<'a> {
         );
         body.insert(
             "on".into(),
-            json!({"http": true, "persistent": spec.persistent}),
+            match spec.subscriptions.is_empty() {
+                true => json!({"http": true, "persistent": spec.persistent}),
+                false => json!({"http": true, "persistent": spec.persistent,
+                                "message": spec.subscriptions}),
+            },
         );
         body.insert(
             "environment".into(),
@@ -230,6 +234,8 @@ pub struct ProgramSpec {
     pub name: Option<String>,
     /// The program this one replaces (an update).
     pub replaces: Option<ItemHash>,
+    /// `on.message`: run on each processed message matching one of these field filters.
+    pub subscriptions: Vec<Map<String, Value>>,
 }
 
 impl ProgramSpec {
@@ -249,6 +255,7 @@ impl ProgramSpec {
             variables: BTreeMap::new(),
             name: None,
             replaces: None,
+            subscriptions: Vec::new(),
         }
     }
 }

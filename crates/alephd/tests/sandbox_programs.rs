@@ -174,6 +174,8 @@ fn alephd_cli_deploys_calls_and_reads_logs() {
         "GREETING=salut",
         "--name",
         "cli-app",
+        "--on-message",
+        r#"{"channel":"CLI-TRIGGERS","content":{"type":"ping"}}"#,
     ]);
     assert_eq!(deployed["status"], "processed", "{deployed}");
     let program = deployed["item_hash"].as_str().unwrap().to_owned();
@@ -200,6 +202,57 @@ fn alephd_cli_deploys_calls_and_reads_logs() {
             .unwrap()
             .contains("variable GREETING read"),
         "the program's own output is in its logs: {logs}"
+    );
+
+    // Its subscription: a matching post runs it (Aleph's `aleph.message` scope), others do not.
+    let post = |post_type: &str| {
+        let posted = cli(&[
+            "post",
+            "create",
+            "--type",
+            post_type,
+            "--channel",
+            "CLI-TRIGGERS",
+            "--content",
+            "{}",
+        ]);
+        posted["item_hash"].as_str().unwrap().to_owned()
+    };
+    let pong = post("pong");
+    let ping = post("ping");
+    let mut received = serde_json::Value::Null;
+    for _ in 0..300 {
+        let called = cli(&["program", "call", &program, "/received"]);
+        received = serde_json::from_str(called["body"].as_str().unwrap()).unwrap();
+        if received["received"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h == &ping)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        received["received"],
+        serde_json::json!([ping]),
+        "not {pong}"
+    );
+    let logs = cli(&["program", "logs", &program]);
+    let triggered: Vec<_> = logs["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["trigger"] == "message")
+        .collect();
+    assert_eq!(triggered.len(), 1, "{logs}");
+    assert!(
+        triggered[0]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("message {ping} received")),
+        "{logs}"
     );
 
     let updated = cli(&["program", "update", &program, "--var", "GREETING=hola"]);

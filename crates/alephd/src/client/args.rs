@@ -359,4 +359,9 @@ pub(crate) struct ProgramSettings {
     /// `metadata.name`.
     #[arg(long)]
     pub(crate) name: Option<String>,
+    /// Also run on each processed message matching this JSON filter, e.g.
+    /// `{"channel":"MINE","content":{"type":"ping"}}` (repeatable; on update, replaces the
+    /// program's subscriptions).
+    #[arg(long = "on-message", value_name = "JSON")]
+    pub(crate) on_message: Vec<String>,
 }

@@ -291,6 +291,16 @@ fn apply(spec: &mut ProgramSpec, settings: &ProgramSettings) -> anyhow::Result<(
     if let Some(name) = &settings.name {
         spec.name = Some(name.clone());
     }
+    if !settings.on_message.is_empty() {
+        spec.subscriptions = settings
+            .on_message
+            .iter()
+            .map(|text| match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(filter)) if !filter.is_empty() => Ok(filter),
+                _ => bail!("--on-message {text:?} is not a non-empty JSON object"),
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
     Ok(())
 }
 
@@ -373,5 +383,11 @@ fn spec_of(content: &Value) -> anyhow::Result<ProgramSpec> {
         }
     }
     spec.name = content["metadata"]["name"].as_str().map(str::to_owned);
+    spec.subscriptions = content["on"]["message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_object().cloned())
+        .collect();
     Ok(spec)
 }
