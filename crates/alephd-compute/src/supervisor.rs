@@ -38,6 +38,7 @@ use crate::sandbox::{
 enum Trigger {
     Http,
     Message,
+    Persistent,
 }
 
 impl Trigger {
@@ -45,6 +46,7 @@ impl Trigger {
         match self {
             Self::Http => "http",
             Self::Message => "message",
+            Self::Persistent => "persistent",
         }
     }
 }
@@ -385,6 +387,7 @@ impl Supervisor {
             internet: content.environment.internet,
             memory_mib: content.resources.memory,
             vcpus: content.resources.vcpus,
+            persistent: content.on.persistent == Some(true),
         };
         Ok(Resolved {
             original,
@@ -513,6 +516,66 @@ impl Supervisor {
             }
         }
         Ok(out)
+    }
+
+    /// The current programs with `on.persistent = true` (their original hashes).
+    pub async fn persistent_programs(&self) -> Result<Vec<String>, ComputeError> {
+        let mut conn = self.inner.db.read().await?;
+        let mut out = Vec::new();
+        for vm in ops::persistent_vms(&mut conn).await? {
+            if vm.vm_type != "PROGRAM" {
+                continue;
+            }
+            let original = vm.replaces.clone().unwrap_or_else(|| vm.item_hash.clone());
+            let current = match ops::vm_versions(&mut conn, &original).await?.first() {
+                Some(newest) => newest.item_hash.clone(),
+                None => original.clone(),
+            };
+            if current == vm.item_hash && !out.contains(&original) {
+                out.push(original);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes sure the persistent program `item_hash` has a running instance of its current
+    /// version. Returns whether it had to start one (recorded with trigger `persistent`, with
+    /// the program's start-up output).
+    pub async fn keep_running(&self, item_hash: &str) -> Result<bool, ComputeError> {
+        let began = Instant::now();
+        let started_at = unix_now();
+        let resolved = self.resolve(item_hash).await?;
+        let sandbox = match &self.inner.sandbox {
+            Ok(sandbox) => sandbox,
+            Err(why) => return Err(ComputeError::RuntimeUnavailable(why.clone())),
+        };
+        let id = &resolved.program.id;
+        let was_running = sandbox.is_running(id);
+        // Also replaces a running instance of an older version.
+        let result = sandbox.warm(&resolved.program).await;
+        if was_running && result.is_ok() {
+            return Ok(false);
+        }
+        let output = sandbox.output_since(id, 0);
+        let run = Run::new(&resolved, Trigger::Persistent, started_at, began, true);
+        match result {
+            Ok(_) => {
+                self.record(run, Ok(200), output);
+                Ok(true)
+            }
+            Err(err) => {
+                let err = ComputeError::Sandbox(err);
+                self.record(run, Err(&err), output);
+                Err(err)
+            }
+        }
+    }
+
+    /// Stops the instance of a program (a persistent one that is no longer wanted).
+    pub async fn stop(&self, item_hash: &str) {
+        if let Ok(sandbox) = &self.inner.sandbox {
+            sandbox.stop(item_hash).await;
+        }
     }
 
     async fn run(

@@ -111,6 +111,7 @@ fn program(code: FileRef, encoding: Encoding, interface: Interface, entry: &str)
         internet: false,
         memory_mib: 256,
         vcpus: 1,
+        persistent: false,
     }
 }
 

@@ -210,6 +210,13 @@ pub async fn vm_versions(conn: &mut Conn, original: &str) -> Result<Vec<VmRecord
         .await?)
 }
 
+/// Programs and instances with `on.persistent = true`.
+pub async fn persistent_vms(conn: &mut Conn) -> Result<Vec<VmRecord>, DbError> {
+    let sql =
+        format!("SELECT {VM_COLUMNS} FROM vms WHERE persistent = TRUE ORDER BY time, item_hash");
+    Ok(sqlx::query_as(&sql).fetch_all(&mut *conn).await?)
+}
+
 /// Programs with `on.message` subscriptions.
 pub async fn programs_on_message(conn: &mut Conn) -> Result<Vec<VmRecord>, DbError> {
     let sql = format!(

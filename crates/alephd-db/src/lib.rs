@@ -59,7 +59,7 @@ pub mod ops {
     };
     pub use crate::files::{
         delete_file_pin, delete_vm, file_pin, files_of_owner, insert_file_pin, insert_vm,
-        pins_of_file, programs_on_message, tag_latest, vm, vm_versions, vms_using,
+        persistent_vms, pins_of_file, programs_on_message, tag_latest, vm, vm_versions, vms_using,
     };
     pub use crate::messages::{
         add_confirmation, append_forgotten_by, channels, confirmations, delete_message, forgotten,

@@ -101,6 +101,7 @@ fn program(image: &FileRef, code: FileRef, interface: Interface, entry: &str) ->
         internet: false,
         memory_mib: 256,
         vcpus: 1,
+        persistent: false,
     }
 }
 

@@ -171,3 +171,74 @@ fn message_json(record: &alephd_db::MessageRecord) -> serde_json::Value {
         "channel": record.channel,
     })
 }
+
+/// Keeps `on.persistent` programs running: every `CHECK` it starts the current version of
+/// each one that is not running (a crash or an update), backing off per program after a
+/// failed start (1 s doubling to 60 s), and stops those no longer persistent (forgotten, or
+/// updated to a non-persistent version).
+pub(crate) fn spawn_persistent_keeper(
+    supervisor: Supervisor,
+    cancel: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    use std::{collections::HashMap, time::Duration};
+
+    use tokio::time::Instant;
+    const CHECK: Duration = Duration::from_millis(500);
+    const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+    const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+    struct Kept {
+        backoff: Duration,
+        retry_at: Instant,
+    }
+
+    tokio::spawn(async move {
+        let mut kept: HashMap<String, Kept> = HashMap::new();
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(CHECK) => {}
+            }
+            let wanted = match supervisor.persistent_programs().await {
+                Ok(wanted) => wanted,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot read the persistent programs");
+                    continue;
+                }
+            };
+            let gone: Vec<String> = kept
+                .keys()
+                .filter(|id| !wanted.contains(id))
+                .cloned()
+                .collect();
+            for id in gone {
+                tracing::info!(program = %id, "stopping a program that is no longer persistent");
+                supervisor.stop(&id).await;
+                kept.remove(&id);
+            }
+            for id in wanted {
+                let now = Instant::now();
+                let entry = kept.entry(id.clone()).or_insert(Kept {
+                    backoff: FIRST_BACKOFF,
+                    retry_at: now,
+                });
+                if now < entry.retry_at {
+                    continue;
+                }
+                match supervisor.keep_running(&id).await {
+                    Ok(started) => {
+                        if started {
+                            tracing::info!(program = %id, "persistent program started");
+                        }
+                        entry.backoff = FIRST_BACKOFF;
+                    }
+                    Err(err) => {
+                        tracing::warn!(program = %id, retry_in_s = entry.backoff.as_secs(), "persistent program failed to start: {err}");
+                        entry.retry_at = now + entry.backoff;
+                        entry.backoff = (entry.backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+        }
+    })
+}

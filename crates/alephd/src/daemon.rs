@@ -56,7 +56,10 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
     )?;
     let compute = crate::compute::start(&config.compute, data_dir.root(), &db, &store)?;
     let triggers = compute.as_ref().map(|compute| {
-        crate::compute::spawn_triggers(compute.clone(), processor.subscribe(), cancel.clone())
+        [
+            crate::compute::spawn_triggers(compute.clone(), processor.subscribe(), cancel.clone()),
+            crate::compute::spawn_persistent_keeper(compute.clone(), cancel.clone()),
+        ]
     });
     let state = alephd_api::ApiState::default()
         .with_core(alephd_api::CoreApi::new(db.clone(), processor))
@@ -112,8 +115,8 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         .unwrap_or_else(|e| Err(anyhow::anyhow!("the p2p network panicked: {e}")));
     let outcome = outcome.and(network);
     crate::chain::join(chain_tasks).await;
-    if let Some(triggers) = triggers {
-        let _ = triggers.await;
+    for task in triggers.into_iter().flatten() {
+        let _ = task.await;
     }
     if let Some(compute) = compute {
         compute.shutdown().await;

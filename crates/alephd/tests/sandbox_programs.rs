@@ -35,6 +35,9 @@ fn daemon(work: &Path) -> alephd_testing::Daemon {
             format!("[\"{ORACLE}\"]"),
         )
         .env("ALEPHD_PROCESSOR__BILLING__PRICING_OWNER", ORACLE)
+        // Persistent programs paid by holding tokens are refused since 2026-03-11 (Aleph's
+        // rule); the flow's persistent program holds, as the SDK's `create_program` does.
+        .env("ALEPHD_PROCESSOR__BILLING__HOLD_STREAM_CUTOFF", "1e12")
         // The sandbox's uid must reach its files: the test's temp data dir (0700) is not.
         .env("ALEPHD_COMPUTE__WORK_DIR", work.display().to_string())
         .env("ALEPHD_COMPUTE__DOMAIN", "aleph.test")

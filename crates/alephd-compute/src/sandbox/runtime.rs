@@ -239,8 +239,10 @@ impl SandboxRuntime {
         slots
             .iter()
             .filter(|(_, slot)| {
-                slot.try_lock()
-                    .is_ok_and(|g| g.as_ref().is_none_or(|i| i.idle_for() >= idle))
+                slot.try_lock().is_ok_and(|g| {
+                    g.as_ref()
+                        .is_none_or(|i| !i.program.persistent && i.idle_for() >= idle)
+                })
             })
             .map(|(id, _)| id.clone())
             .collect()
@@ -291,7 +293,11 @@ impl SandboxRuntime {
             let running: Vec<_> = slots
                 .iter()
                 .filter(|(id, _)| id.as_str() != starting)
-                .filter_map(|(id, s)| Some((id.clone(), s.try_lock().ok()?.as_ref()?.idle_for())))
+                .filter_map(|(id, s)| {
+                    let guard = s.try_lock().ok()?;
+                    let instance = guard.as_ref()?;
+                    (!instance.program.persistent).then(|| (id.clone(), instance.idle_for()))
+                })
                 .collect();
             (running.len() >= self.inner.config.max_instances)
                 .then(|| {

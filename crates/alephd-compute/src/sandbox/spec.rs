@@ -60,6 +60,8 @@ pub struct SandboxProgram {
     pub internet: bool,
     pub memory_mib: u64,
     pub vcpus: u32,
+    /// `on.persistent`: kept running, never stopped for being idle or to make room.
+    pub persistent: bool,
 }
 
 /// `[compute.sandbox]`: how the Linux sandbox runs programs.

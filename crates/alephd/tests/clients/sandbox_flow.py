@@ -208,11 +208,51 @@ async def main():
         status, body = get(f"/vm/{bad.item_hash}/")
         check(status >= 400 and "encoding" in body, "a wrong encoding gives a clear error", (status, body))
 
+        # A persistent program: started by the node with no request, restarted when it dies,
+        # stopped when forgotten.
+        keeper, st = await alice.create_program(
+            program_ref=code.item_hash, entrypoint=os.path.basename(HELLO), runtime=runtime,
+            encoding=Encoding.squashfs, vcpus=1, memory=256, internet=False, persistent=True,
+            channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "create_program(persistent=True) processed", st)
+
+        def keeper_log():
+            _, body = get(f"/api/v0/compute/{keeper.item_hash}/executions?limit=20")
+            log = json.loads(body)
+            starts = [r for r in log["executions"] if r["trigger"] == "persistent" and r["status"] == "ok"]
+            return log, starts
+
+        def wait_for(what, cond, tries=300):
+            for _ in range(tries):
+                result = cond()
+                if result:
+                    return result
+                time.sleep(0.2)
+            raise AssertionError(f"{what}: never happened; log {keeper_log()[0]}")
+
+        log, starts = wait_for("the persistent program starts by itself",
+                               lambda: (lambda l: l if l[1] and l[0]["program"]["running"] else None)(keeper_log()))
+        check(len(starts) == 1 and log["program"]["requests"] == 1, "started by the node, no request made", log)
+        status, _ = get(f"/vm/{keeper.item_hash}/exit")
+        check(status >= 500, "its crash on demand fails the request", status)
+        wait_for("the persistent program restarts after a crash",
+                 lambda: len(keeper_log()[1]) >= 2 and keeper_log()[0]["program"]["running"])
+        status, body = get(f"/vm/{keeper.item_hash}/")
+        check((status, body) == (200, "hello from a binary"), "restarted, it answers", (status, body))
+        _, st = await alice.forget(hashes=[keeper.item_hash], reason="done", channel=CHANNEL, sync=True)
+        check(st == MessageStatus.PROCESSED, "the persistent program forgotten", st)
+        def keeper_running():
+            _, body = get("/about/executions/list")
+            return json.loads(body)[keeper.item_hash]["running"]
+
+        wait_for("a forgotten persistent program stops", lambda: not keeper_running())
+        check(True, "and stopped once forgotten")
+
         # Message triggers: the FastAPI app's code again, subscribed to pings on one channel.
         app_message = await alice.get_message(app)
-        code = app_message.content.code
+        app_code = app_message.content.code
         watcher, st = await alice.create_program(
-            program_ref=code.ref, entrypoint="main:app", runtime=runtime, encoding=code.encoding,
+            program_ref=app_code.ref, entrypoint="main:app", runtime=runtime, encoding=app_code.encoding,
             vcpus=1, memory=256,
             internet=False, subscriptions=[{"channel": "TRIGGERS", "content": {"type": "ping"}}],
             channel=CHANNEL, sync=True)
