@@ -57,13 +57,21 @@ pub struct DaemonBuilder {
 impl DaemonBuilder {
     /// A daemon from `binary` (in an integration test of the `alephd` crate:
     /// `env!("CARGO_BIN_EXE_alephd")`).
+    ///
+    /// Aleph's rule that messages must pay with credits from 2027-01-01 is moved far into the
+    /// future: the real clients the tests drive still pay by holding, and the tests must not
+    /// start failing on a date. A test of the rule sets `..._CREDIT_ONLY_FROM` itself (the
+    /// last value set wins).
     pub fn new(binary: impl Into<PathBuf>) -> Self {
         Self {
             binary: binary.into(),
             data_dir: None,
             default_data_dir: false,
             args: Vec::new(),
-            envs: Vec::new(),
+            envs: vec![(
+                "ALEPHD_PROCESSOR__BILLING__CREDIT_ONLY_FROM".to_owned(),
+                "1e12".to_owned(),
+            )],
         }
     }
 
