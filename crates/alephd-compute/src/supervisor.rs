@@ -493,18 +493,10 @@ impl Supervisor {
         let mut conn = self.inner.db.read().await?;
         let mut out = Vec::new();
         for vm in ops::programs_on_message(&mut conn).await? {
-            if vm.vm_type != "PROGRAM" {
-                continue;
-            }
             // Only the current version's subscriptions count.
-            let original = vm.replaces.clone().unwrap_or_else(|| vm.item_hash.clone());
-            let current = match ops::vm_versions(&mut conn, &original).await?.first() {
-                Some(newest) => newest.item_hash.clone(),
-                None => original.clone(),
-            };
-            if current != vm.item_hash {
+            let Some(original) = current_program(&mut conn, &vm).await? else {
                 continue;
-            }
+            };
             let filters: Vec<Value> = vm
                 .on_message
                 .as_deref()
@@ -523,15 +515,9 @@ impl Supervisor {
         let mut conn = self.inner.db.read().await?;
         let mut out = Vec::new();
         for vm in ops::persistent_vms(&mut conn).await? {
-            if vm.vm_type != "PROGRAM" {
-                continue;
-            }
-            let original = vm.replaces.clone().unwrap_or_else(|| vm.item_hash.clone());
-            let current = match ops::vm_versions(&mut conn, &original).await?.first() {
-                Some(newest) => newest.item_hash.clone(),
-                None => original.clone(),
-            };
-            if current == vm.item_hash && !out.contains(&original) {
+            if let Some(original) = current_program(&mut conn, &vm).await?
+                && !out.contains(&original)
+            {
                 out.push(original);
             }
         }
@@ -751,6 +737,23 @@ impl Supervisor {
             sandbox.stop_all().await;
         }
     }
+}
+
+/// The original hash of the program `vm` when `vm` is a PROGRAM and the current version of it
+/// (the newest that `replaces` the original, else the original), else `None`.
+async fn current_program(
+    conn: &mut alephd_db::Conn,
+    vm: &alephd_db::VmRecord,
+) -> Result<Option<String>, ComputeError> {
+    if vm.vm_type != "PROGRAM" {
+        return Ok(None);
+    }
+    let original = vm.replaces.clone().unwrap_or_else(|| vm.item_hash.clone());
+    let current = match ops::vm_versions(conn, &original).await?.first() {
+        Some(newest) => newest.item_hash.clone(),
+        None => original.clone(),
+    };
+    Ok((current == vm.item_hash).then_some(original))
 }
 
 /// The STORE a program names, directly or (`use_latest`) as the newest version of its tag.
