@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs beyond the Rust toolchain, idempotently:
-# a Python venv with the real Aleph clients and the Kubo library, and the JS SDK.
+# a Python venv with the real Aleph clients and the Kubo library, the JS SDK, the Linux
+# sandbox's tools, and the wasm32-wasip2 target for the Wasm runtime's guests.
 # Safe to run again; it skips what is already there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,5 +30,9 @@ if [ -n "$missing" ]; then
   pkgs="bubblewrap slirp4netns mmdebstrap squashfs-tools"
   apt-get install -y --no-install-recommends $pkgs >/dev/null \
     || { apt-get update -qq && apt-get install -y --no-install-recommends $pkgs >/dev/null; }
+fi
+# The Wasm runtime's test guests are built for WASI 0.2 components.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2 >/dev/null
 fi
 echo "test env ready: $venv, $root/tests-js/node_modules"

@@ -26,6 +26,7 @@ mod spec;
 use thiserror::Error;
 
 pub use cgroup::{Cgroups, Limits};
+pub(crate) use image::ImageCache;
 pub use instance::EVENT_HEADER;
 pub use runtime::SandboxRuntime;
 pub use seccomp::UnsupportedArch;

@@ -3,8 +3,9 @@
 //! content store into a local file cache, hands the program to its runtime, and keeps a bounded
 //! history of executions per program (status, timing, output) for the logs API.
 //!
-//! Runtimes are chosen by the program's `runtime.ref`: today every PROGRAM runs in the Linux
-//! [`sandbox`](crate::sandbox); the Wasm tier will claim its well-known ref here.
+//! Runtimes are chosen by the program's `runtime.ref`: [`WASM_RUNTIME_REF`] runs the code as a
+//! `wasi:http` component in the [`wasm`](crate::wasm) runtime; any other ref is a STORE'd
+//! Debian runtime image for the Linux [`sandbox`](crate::sandbox).
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -28,9 +29,12 @@ use tokio::io::AsyncWriteExt;
 
 use serde_json::Value;
 
-use crate::sandbox::{
-    EVENT_HEADER, FileRef, SandboxError, SandboxProgram, SandboxRuntime, SandboxVolume,
-    VolumeSource,
+use crate::{
+    sandbox::{
+        EVENT_HEADER, FileRef, SandboxError, SandboxProgram, SandboxRuntime, SandboxVolume,
+        VolumeSource,
+    },
+    wasm::{WASM_RUNTIME_REF, WasmError, WasmProgram, WasmRuntime, WasmVolume, WasmVolumeSource},
 };
 
 /// What started an execution.
@@ -99,6 +103,8 @@ pub struct ComputeConfig {
     pub work_dir: Option<std::path::PathBuf>,
     /// The Linux sandbox runtime.
     pub sandbox: crate::sandbox::SandboxConfig,
+    /// The Wasm runtime.
+    pub wasm: crate::wasm::WasmConfig,
 }
 
 impl Default for ComputeConfig {
@@ -108,6 +114,7 @@ impl Default for ComputeConfig {
             domain: None,
             work_dir: None,
             sandbox: crate::sandbox::SandboxConfig::default(),
+            wasm: crate::wasm::WasmConfig::default(),
         }
     }
 }
@@ -133,6 +140,8 @@ pub enum ComputeError {
     RuntimeUnavailable(String),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Wasm(#[from] WasmError),
     #[error("the node failed: {0}")]
     Internal(String),
 }
@@ -152,6 +161,7 @@ impl ComputeError {
             ComputeError::Sandbox(e) => {
                 S::from_u16(e.http_status()).unwrap_or(S::INTERNAL_SERVER_ERROR)
             }
+            ComputeError::Wasm(e) => S::from_u16(e.http_status()).unwrap_or(S::INTERNAL_SERVER_ERROR),
             ComputeError::Internal(_) => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -172,7 +182,40 @@ pub struct Resolved {
     pub version: String,
     /// `code.ref`, for the `Aleph-Program-Code-Ref` header.
     pub code_ref: String,
-    pub program: SandboxProgram,
+    pub program: Program,
+}
+
+/// A program for one of the runtimes.
+#[derive(Debug, Clone)]
+pub enum Program {
+    Sandbox(SandboxProgram),
+    Wasm(WasmProgram),
+}
+
+impl Program {
+    /// The original hash: names the program's instance, slot and volumes.
+    pub fn id(&self) -> &str {
+        match self {
+            Program::Sandbox(p) => &p.id,
+            Program::Wasm(p) => &p.id,
+        }
+    }
+
+    /// `sandbox` or `wasm`.
+    pub fn runtime(&self) -> &'static str {
+        match self {
+            Program::Sandbox(_) => "sandbox",
+            Program::Wasm(_) => "wasm",
+        }
+    }
+
+    /// `on.persistent`.
+    pub fn persistent(&self) -> bool {
+        match self {
+            Program::Sandbox(p) => p.persistent,
+            Program::Wasm(_) => false,
+        }
+    }
 }
 
 /// One request (or trigger) a program served.
@@ -204,6 +247,7 @@ struct History {
     cold_starts: u64,
     last_version: String,
     last_at: f64,
+    runtime: &'static str,
 }
 
 /// Per-program counters, for `/about/executions/list` and the logs API.
@@ -213,6 +257,8 @@ pub struct ProgramStats {
     pub version: String,
     pub runtime: &'static str,
     pub running: bool,
+    /// Wasm: compiled and resolved in memory, so the next request is warm.
+    pub loaded: bool,
     pub requests: u64,
     pub errors: u64,
     pub cold_starts: u64,
@@ -231,6 +277,7 @@ struct Inner {
     db: Db,
     store: Store,
     sandbox: Result<SandboxRuntime, String>,
+    wasm: Result<WasmRuntime, String>,
     files_dir: PathBuf,
     /// `<base32(hash)>.<domain>` reaches a program; `None`: any domain.
     domain: Option<String>,
@@ -240,11 +287,12 @@ struct Inner {
 
 impl Supervisor {
     /// A supervisor reading programs from `db` and their files from `store`, caching files in
-    /// `work_dir/files`. `sandbox` is the Linux runtime, or why this node has none.
+    /// `work_dir/files`. `sandbox` and `wasm` are the runtimes, or why this node has none.
     pub fn new(
         db: Db,
         store: Store,
         sandbox: Result<SandboxRuntime, String>,
+        wasm: Result<WasmRuntime, String>,
         work_dir: &Path,
         domain: Option<String>,
     ) -> Result<Self, ComputeError> {
@@ -257,6 +305,7 @@ impl Supervisor {
                 db,
                 store,
                 sandbox,
+                wasm,
                 files_dir,
                 domain: domain.map(|d| d.trim_matches('.').to_ascii_lowercase()),
                 history: Mutex::new(HashMap::new()),
@@ -273,6 +322,11 @@ impl Supervisor {
     /// The sandbox runtime, when this node has one.
     pub fn sandbox(&self) -> Option<&SandboxRuntime> {
         self.inner.sandbox.as_ref().ok()
+    }
+
+    /// The Wasm runtime, when this node has one.
+    pub fn wasm(&self) -> Option<&WasmRuntime> {
+        self.inner.wasm.as_ref().ok()
     }
 
     /// Resolves `item_hash` to the program version that runs now, with its files fetched.
@@ -299,6 +353,11 @@ impl Supervisor {
         let content: ProgramContent = serde_json::from_str(&message.content)
             .map_err(|e| ComputeError::BadMessage(e.to_string()))?;
         let owner = message.owner.clone();
+        if content.runtime.reference.as_ref() == WASM_RUNTIME_REF {
+            return self
+                .resolve_wasm(conn, original, version, &content, &owner)
+                .await;
+        }
 
         let runtime_pin = pin_of(
             &mut conn,
@@ -374,7 +433,7 @@ impl Supervisor {
                 } else {
                     Interface::Binary
                 });
-        let program = SandboxProgram {
+        let program = Program::Sandbox(SandboxProgram {
             id: original.clone(),
             runtime,
             code,
@@ -388,13 +447,85 @@ impl Supervisor {
             memory_mib: content.resources.memory,
             vcpus: content.resources.vcpus,
             persistent: content.on.persistent == Some(true),
-        };
+        });
         Ok(Resolved {
             original,
             version,
             code_ref,
             program,
         })
+    }
+
+    /// The Wasm side of [`resolve`](Self::resolve): the component and the volumes as
+    /// preopens.
+    async fn resolve_wasm(
+        &self,
+        mut conn: alephd_db::ReadConn,
+        original: String,
+        version: String,
+        content: &ProgramContent,
+        owner: &str,
+    ) -> Result<Resolved, ComputeError> {
+        let code_ref = content.code.reference.to_string();
+        let code_pin = pin_of(&mut conn, "code", &code_ref, content.code.use_latest, owner).await?;
+        let mut pins = Vec::new();
+        for volume in &content.volumes {
+            pins.push(match volume {
+                MachineVolume::Immutable(v) => Some(
+                    pin_of(&mut conn, "volume", v.reference.as_ref(), v.use_latest, owner).await?,
+                ),
+                _ => None,
+            });
+        }
+        drop(conn);
+        let code = self.local_file("code", &code_pin).await?;
+        let mut volumes = Vec::new();
+        for (volume, pin) in content.volumes.iter().zip(pins) {
+            let (mount, source) = match (volume, pin) {
+                (MachineVolume::Immutable(v), Some(pin)) => (
+                    v.mount.clone(),
+                    WasmVolumeSource::Immutable(self.local_file("volume", &pin).await?),
+                ),
+                (MachineVolume::Ephemeral(v), _) => (v.mount.clone(), WasmVolumeSource::Ephemeral),
+                (MachineVolume::Persistent(v), _) => {
+                    let name = v
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| v.mount.as_deref().unwrap_or("data").replace('/', "_"));
+                    (v.mount.clone(), WasmVolumeSource::Persistent { name })
+                }
+                (MachineVolume::Immutable(_), None) => continue,
+            };
+            if let Some(mount) = mount {
+                volumes.push(WasmVolume { mount, source });
+            }
+        }
+        let program = Program::Wasm(WasmProgram {
+            id: original.clone(),
+            code,
+            variables: content.variables.clone().unwrap_or_default(),
+            volumes,
+            internet: content.environment.internet,
+            aleph_api: content.environment.aleph_api,
+            memory_mib: content.resources.memory,
+            seconds: content.resources.seconds,
+        });
+        Ok(Resolved {
+            original,
+            version,
+            code_ref,
+            program,
+        })
+    }
+
+    /// Compiles a Wasm program ahead of its first request (called when its PROGRAM is
+    /// processed). Linux programs start on their first request: nothing to do for them.
+    pub async fn prepare(&self, item_hash: &str) -> Result<(), ComputeError> {
+        let resolved = self.resolve(item_hash).await?;
+        if let (Program::Wasm(program), Ok(wasm)) = (&resolved.program, &self.inner.wasm) {
+            wasm.prepare(program).await?;
+        }
+        Ok(())
     }
 
     /// A local copy of a STORE'd file, fetched from the content store once and kept under its
@@ -531,14 +662,19 @@ impl Supervisor {
         let began = Instant::now();
         let started_at = unix_now();
         let resolved = self.resolve(item_hash).await?;
+        let Program::Sandbox(program) = &resolved.program else {
+            return Err(ComputeError::RuntimeUnavailable(
+                "persistent Wasm programs (wasi:cli commands) are not supported yet".into(),
+            ));
+        };
         let sandbox = match &self.inner.sandbox {
             Ok(sandbox) => sandbox,
             Err(why) => return Err(ComputeError::RuntimeUnavailable(why.clone())),
         };
-        let id = &resolved.program.id;
+        let id = &program.id;
         let was_running = sandbox.is_running(id);
         // Also replaces a running instance of an older version.
-        let result = sandbox.warm(&resolved.program).await;
+        let result = sandbox.warm(program).await;
         if was_running && result.is_ok() {
             return Ok(false);
         }
@@ -576,31 +712,13 @@ impl Supervisor {
             Ok(resolved) => resolved,
             Err(err) => return error_response(item_hash, &err),
         };
-        let Ok(sandbox) = &self.inner.sandbox else {
-            let why = self
-                .inner
-                .sandbox
-                .as_ref()
-                .err()
-                .cloned()
-                .unwrap_or_default();
-            let err = ComputeError::RuntimeUnavailable(why);
-            let run = Run::new(&resolved, trigger, started_at, began, false);
-            self.record(run, Err(&err), Vec::new());
-            return error_response(item_hash, &err);
+        let (answer, cold, output) = match &resolved.program {
+            Program::Sandbox(program) => self.run_sandbox(program, request).await,
+            Program::Wasm(program) => self.run_wasm(program, request).await,
         };
-        let id = &resolved.program.id;
-        let cold = !sandbox.is_running(id);
-        let mark = sandbox.output_mark(id);
-        let answer = sandbox.handle(&resolved.program, request).await;
-        // Lines printed since the request came in (a cold start's are all of the instance's).
-        let output = match cold {
-            true => sandbox.output_since(id, 0),
-            false => sandbox.output_since(id, mark),
-        };
+        let run = Run::new(&resolved, trigger, started_at, began, cold);
         match answer {
             Ok(mut response) => {
-                let run = Run::new(&resolved, trigger, started_at, began, cold);
                 self.record(run, Ok(response.status().as_u16()), output);
                 let headers = response.headers_mut();
                 for (name, value) in [
@@ -614,13 +732,65 @@ impl Supervisor {
                 response
             }
             Err(err) => {
-                let err = ComputeError::Sandbox(err);
                 tracing::info!(program = %resolved.original, version = %resolved.version, "{err}");
-                let run = Run::new(&resolved, trigger, started_at, began, cold);
                 self.record(run, Err(&err), output);
                 error_response(item_hash, &err)
             }
         }
+    }
+
+    /// One request to a Linux program: its answer, whether it started cold, its output.
+    async fn run_sandbox(
+        &self,
+        program: &SandboxProgram,
+        request: http::Request<Body>,
+    ) -> (
+        Result<http::Response<Body>, ComputeError>,
+        bool,
+        Vec<(&'static str, String)>,
+    ) {
+        let sandbox = match &self.inner.sandbox {
+            Ok(sandbox) => sandbox,
+            Err(why) => {
+                let err = ComputeError::RuntimeUnavailable(why.clone());
+                return (Err(err), false, Vec::new());
+            }
+        };
+        let id = &program.id;
+        let cold = !sandbox.is_running(id);
+        let mark = sandbox.output_mark(id);
+        let answer = sandbox.handle(program, request).await;
+        // Lines printed since the request came in (a cold start's are all of the instance's).
+        let output = match cold {
+            true => sandbox.output_since(id, 0),
+            false => sandbox.output_since(id, mark),
+        };
+        (answer.map_err(ComputeError::Sandbox), cold, output)
+    }
+
+    /// One request to a Wasm program: its answer, whether it was loaded for it, its output.
+    async fn run_wasm(
+        &self,
+        program: &WasmProgram,
+        request: http::Request<Body>,
+    ) -> (
+        Result<http::Response<Body>, ComputeError>,
+        bool,
+        Vec<(&'static str, String)>,
+    ) {
+        let wasm = match &self.inner.wasm {
+            Ok(wasm) => wasm,
+            Err(why) => {
+                let err = ComputeError::RuntimeUnavailable(why.clone());
+                return (Err(err), false, Vec::new());
+            }
+        };
+        let (answer, out) = wasm.handle(program, request).await;
+        let mut output = Vec::new();
+        for (stream, text) in [("stdout", out.stdout), ("stderr", out.stderr)] {
+            output.extend(text.lines().map(|line| (stream, line.to_owned())));
+        }
+        (answer.map_err(ComputeError::Wasm), out.cold, output)
     }
 
     fn record(
@@ -673,6 +843,7 @@ impl Supervisor {
         h.cold_starts += u64::from(cold && status == "ok");
         h.last_version = resolved.version.clone();
         h.last_at = started_at;
+        h.runtime = resolved.program.runtime();
         if h.executions.len() == EXECUTIONS_KEPT {
             h.executions.pop_front();
         }
@@ -708,12 +879,16 @@ impl Supervisor {
     }
 
     fn stats_of(&self, original: &str, history: Option<&History>) -> ProgramStats {
-        let sandbox = self.sandbox();
+        let runtime = history.map_or("sandbox", |h| h.runtime);
+        let sandbox = self.sandbox().filter(|_| runtime == "sandbox");
+        let wasm = self.wasm().filter(|_| runtime == "wasm");
         ProgramStats {
             item_hash: original.to_owned(),
             version: history.map(|h| h.last_version.clone()).unwrap_or_default(),
-            runtime: "sandbox",
-            running: sandbox.is_some_and(|s| s.is_running(original)),
+            runtime,
+            running: sandbox.is_some_and(|s| s.is_running(original))
+                || wasm.is_some_and(|w| w.running(original) > 0),
+            loaded: wasm.is_some_and(|w| w.is_loaded(original)),
             requests: history.map_or(0, |h| h.requests),
             errors: history.map_or(0, |h| h.errors),
             cold_starts: history.map_or(0, |h| h.cold_starts),

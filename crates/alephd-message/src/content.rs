@@ -33,7 +33,7 @@ pub use instance::{InstanceContent, RootfsVolume};
 pub use post::{AMEND_POST_TYPE, ChainRef, PostContent, PostLiteral, PostRef};
 pub use program::{
     CodeContent, DataContent, Encoding, ExportContent, FunctionRuntime, FunctionTriggers,
-    Interface, ProgramContent, ProgramType,
+    Interface, ProgramContent, ProgramType, WASM_RUNTIME_REF,
 };
 pub use store::StoreContent;
 pub use volume::{

@@ -77,3 +77,39 @@ pub fn sandbox_hello_binary() -> anyhow::Result<PathBuf> {
     }
     Ok(binary)
 }
+
+/// The `hello-http` Wasm component (`fixtures/wasm/hello-http`), built for `wasm32-wasip2` with
+/// cargo into `target/wasm-guests` (once per change of its source; parallel tests wait on a
+/// file lock). Needs `rustup target add wasm32-wasip2` (the test set-up does it).
+pub fn wasm_hello_component() -> anyhow::Result<PathBuf> {
+    let project = fixtures_dir().join("wasm/hello-http");
+    let target_dir = repo_root().join("target/wasm-guests");
+    std::fs::create_dir_all(&target_dir)?;
+    let lock = File::create(target_dir.join("hello-http.lock"))?;
+    lock.lock().context("locking the guest build")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Cargo decides what is stale; a no-op build takes a few milliseconds.
+    let output = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
+        .arg("--manifest-path")
+        .arg(project.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        // The node's own build settings are not the guest's.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .context("running cargo for the Wasm guest")?;
+    if !output.status.success() {
+        bail!(
+            "building the Wasm guest failed ({}): {}\n(is the wasm32-wasip2 target installed? \
+             `rustup target add wasm32-wasip2`)",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let component = target_dir.join("wasm32-wasip2/release/hello_http.wasm");
+    anyhow::ensure!(component.exists(), "no {}", component.display());
+    Ok(component)
+}

@@ -1,10 +1,11 @@
-//! The node's compute side: a supervisor over the Linux sandbox runtime, serving programs on
-//! `/vm/{hash}` and by host name. A node whose host cannot sandbox (no bubblewrap, a seccomp
-//! filter for another architecture) still starts: its program routes answer 503 with why.
+//! The node's compute side: a supervisor over the Linux sandbox and Wasm runtimes, serving
+//! programs on `/vm/{hash}` and by host name. A node whose host cannot sandbox (no bubblewrap, a
+//! seccomp filter for another architecture) still starts: its Linux programs answer 503 with
+//! why, and its Wasm programs still run.
 
 use std::path::Path;
 
-use alephd_compute::{ComputeConfig, Supervisor, sandbox::SandboxRuntime};
+use alephd_compute::{ComputeConfig, Supervisor, sandbox::SandboxRuntime, wasm::WasmRuntime};
 use anyhow::Context;
 
 /// The supervisor, or `None` when `[compute] enabled = false`.
@@ -30,12 +31,26 @@ pub(crate) fn start(
             tracing::info!(cgroups = ?runtime.cgroups(), "Linux sandbox runtime ready");
             runtime.spawn_reaper();
         }
-        Err(why) => tracing::warn!("programs cannot run on this node: {why}"),
+        Err(why) => tracing::warn!("Linux programs cannot run on this node: {why}"),
+    }
+    let wasm = WasmRuntime::new(
+        config.wasm.clone(),
+        &work_dir,
+        config.sandbox.unsquashfs.clone(),
+    )
+    .map_err(|e| e.to_string());
+    match &wasm {
+        Ok(runtime) => {
+            tracing::info!("Wasm runtime ready");
+            runtime.spawn_reaper();
+        }
+        Err(why) => tracing::warn!("Wasm programs cannot run on this node: {why}"),
     }
     let supervisor = Supervisor::new(
         db.clone(),
         store.clone(),
         sandbox,
+        wasm,
         &work_dir,
         config.domain.clone(),
     )
@@ -121,6 +136,15 @@ pub(crate) fn spawn_triggers(
             let (MessageStatus::Processed, Some(record)) = (event.status, event.message) else {
                 continue;
             };
+            if record.message_type == "PROGRAM" && is_wasm_program(&record.content) {
+                // Compiled now, so its first request does not wait for Cranelift.
+                let (supervisor, hash) = (supervisor.clone(), record.item_hash.clone());
+                tokio::spawn(async move {
+                    if let Err(err) = supervisor.prepare(&hash).await {
+                        tracing::info!(program = %hash, "the Wasm program cannot be prepared: {err}");
+                    }
+                });
+            }
             let changes_subscribers = matches!(record.message_type.as_str(), "PROGRAM" | "FORGET");
             if changes_subscribers || refreshed.is_none_or(|at| at.elapsed() > REFRESH) {
                 match supervisor.message_subscribers().await {
@@ -151,6 +175,13 @@ pub(crate) fn spawn_triggers(
                 });
             }
         }
+    })
+}
+
+/// Whether a PROGRAM's content names the Wasm runtime.
+fn is_wasm_program(content: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(content).is_ok_and(|c| {
+        c["runtime"]["ref"].as_str() == Some(alephd_compute::wasm::WASM_RUNTIME_REF)
     })
 }
 

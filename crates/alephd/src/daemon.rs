@@ -74,6 +74,10 @@ async fn serve(config: NodeConfig, data_dir: &DataDir) -> anyhow::Result<()> {
         "alephd node started"
     );
     let mut app = alephd_api::router(state).merge(network_routes);
+    if let Some(wasm) = compute.as_ref().and_then(|c| c.wasm()) {
+        // Programs with `environment.aleph_api` reach the node here.
+        wasm.set_api_authority(listener.local_addr()?.to_string());
+    }
     if let Some(compute) = &compute {
         app = app
             .merge(alephd_compute::routes::router(compute.clone()))

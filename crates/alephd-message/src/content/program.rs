@@ -10,6 +10,13 @@ use super::volume::yes;
 use super::{FunctionEnvironment, HostRequirements, MachineResources, MachineVolume, Payment, lax};
 use crate::{Address, ItemHash};
 
+/// The `runtime.ref` that runs a PROGRAM's code as a WebAssembly component of the
+/// `wasi:http/proxy` world (alephd's Wasm runtime) instead of on a STORE'd Linux runtime image:
+/// sha256 of `alephd:runtime:wasi-http-proxy@0.2`. A valid item hash, so the message stays
+/// valid under Aleph's schema; no STORE message backs it.
+pub const WASM_RUNTIME_REF: &str =
+    "feb56e08549230a86457b7944a71dba8d6b3b06323cb81f3ab5a8bb43a00b7c8";
+
 /// Most keys one message-trigger subscription may filter on.
 const MAX_SUBSCRIPTION_ENTRIES: usize = 32;
 

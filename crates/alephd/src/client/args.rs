@@ -275,14 +275,16 @@ pub(crate) struct BalanceArgs {
 pub(crate) enum ProgramCommand {
     /// Upload a zip (or squashfs) as a STORE, then publish a PROGRAM running it.
     Deploy {
-        /// The code: the program's directory (zipped), a zip, or a squashfs image.
+        /// The code: the program's directory (zipped), a zip, a squashfs image, or a Wasm
+        /// component (`.wasm`, for the Wasm runtime).
         path: PathBuf,
-        /// `module:app` (asgi) or the command to run (binary).
+        /// `module:app` (asgi) or the command to run (binary); Wasm components need none.
         #[arg(long)]
-        entrypoint: String,
-        /// The runtime: the hash of a STORE holding a runtime image.
-        #[arg(long, default_value = alephd_sdk::DEFAULT_RUNTIME)]
-        runtime: String,
+        entrypoint: Option<String>,
+        /// The runtime: the hash of a STORE holding a runtime image, or `wasm`. Default: `wasm`
+        /// for a Wasm component, else Aleph's default Debian runtime.
+        #[arg(long)]
+        runtime: Option<String>,
         /// asgi or binary (default: inferred by the node from the entrypoint).
         #[arg(long)]
         interface: Option<Interface>,

@@ -4,7 +4,7 @@
 
 use std::{io::Write, path::Path};
 
-use alephd_message::{ItemHash, signature::Signer};
+use alephd_message::{ItemHash, content::WASM_RUNTIME_REF, signature::Signer};
 use alephd_sdk::{Account, FileEngine, ProgramSpec, UploadOptions};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -28,6 +28,19 @@ pub(crate) async fn run(ctx: &Ctx, command: ProgramCommand) -> anyhow::Result<Ou
         } => {
             let account = ctx.account()?;
             let code = CodeFile::of(&path)?;
+            let wasm = is_component(code.path());
+            let runtime = match runtime.as_deref() {
+                Some("wasm") => WASM_RUNTIME_REF.to_owned(),
+                Some(runtime) => runtime.to_owned(),
+                None if wasm => WASM_RUNTIME_REF.to_owned(),
+                None => alephd_sdk::DEFAULT_RUNTIME.to_owned(),
+            };
+            let entrypoint = match (entrypoint, runtime == WASM_RUNTIME_REF) {
+                (Some(entrypoint), _) => entrypoint,
+                // Aleph's schema wants one; the Wasm runtime serves the component's export.
+                (None, true) => "wasi:http/proxy".to_owned(),
+                (None, false) => bail!("--entrypoint is required for a Linux program"),
+            };
             let code_ref = upload_code(ctx, &account, code.path(), &channel).await?;
             let mut spec = ProgramSpec::new(code_ref.clone(), parse_hash(&runtime)?, &entrypoint);
             spec.encoding = code.encoding().into();
@@ -150,7 +163,10 @@ pub(crate) async fn run(ctx: &Ctx, command: ProgramCommand) -> anyhow::Result<Ou
                 spec.entrypoint = entrypoint;
             }
             if let Some(runtime) = runtime {
-                spec.runtime_ref = parse_hash(&runtime)?;
+                spec.runtime_ref = match runtime.as_str() {
+                    "wasm" => parse_hash(WASM_RUNTIME_REF)?,
+                    other => parse_hash(other)?,
+                };
             }
             apply(&mut spec, &settings)?;
             let message = composer(&account, &channel)?.program(&spec)?;
@@ -252,6 +268,15 @@ fn add_dir(
         // Symlinks and special files are not code: skipped.
     }
     Ok(())
+}
+
+/// Whether `path` is a WebAssembly component (magic and the component layer).
+fn is_component(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head[..4] == b"\0asm" && head[6..8] == [1, 0])
 }
 
 fn encoding_of(path: &Path) -> &'static str {

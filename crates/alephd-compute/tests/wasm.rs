@@ -1,0 +1,319 @@
+//! The Wasm runtime with real parts: wasmtime, the `hello-http` component built from
+//! `fixtures/wasm/hello-http` for wasm32-wasip2 by cargo, a real loopback HTTP server for
+//! outbound requests, real squashfs images (mksquashfs) for immutable volumes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::{
+    collections::BTreeMap,
+    io::{Read, Write},
+    net::TcpListener,
+    path::Path,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use alephd_compute::{
+    sandbox::FileRef,
+    wasm::{WasmConfig, WasmError, WasmOutput, WasmProgram, WasmRuntime, WasmVolume, WasmVolumeSource},
+};
+use alephd_testing::{repo_root, wasm_hello_component};
+use axum::{body::Body, http};
+use http_body_util::BodyExt;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}{nanos}x{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn work_dir() -> std::path::PathBuf {
+    let dir = repo_root().join("target/wasm-tests").join(unique("w"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn runtime(work: &Path) -> WasmRuntime {
+    WasmRuntime::new(WasmConfig::default(), work, "unsquashfs".into()).unwrap()
+}
+
+/// The component under a content-hash-like key of its own.
+fn component() -> FileRef {
+    let path = wasm_hello_component().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let key = format!("hello{}x{}", bytes.len(), crc(&bytes));
+    FileRef { path, key }
+}
+
+fn crc(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+}
+
+fn program(code: FileRef) -> WasmProgram {
+    WasmProgram {
+        id: unique("p"),
+        code,
+        variables: BTreeMap::from([("GREETING".to_owned(), "salut".to_owned())]),
+        volumes: Vec::new(),
+        internet: false,
+        aleph_api: false,
+        memory_mib: 128,
+        seconds: 5,
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: String,
+    output: WasmOutput,
+}
+
+async fn call(
+    runtime: &WasmRuntime,
+    program: &WasmProgram,
+    request: http::Request<Body>,
+) -> Result<Answer, (WasmError, WasmOutput)> {
+    let (result, output) = runtime.handle(program, request).await;
+    match result {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            Ok(Answer {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                output,
+            })
+        }
+        Err(e) => Err((e, output)),
+    }
+}
+
+async fn get(runtime: &WasmRuntime, program: &WasmProgram, uri: &str) -> Answer {
+    let request = http::Request::get(uri).body(Body::empty()).unwrap();
+    match call(runtime, program, request).await {
+        Ok(answer) => answer,
+        Err((e, out)) => panic!("GET {uri}: {e}\n{out:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_component_round_trips_method_query_headers_body_and_status() {
+    let work = work_dir();
+    let runtime = runtime(&work);
+    let program = program(component());
+    let request = http::Request::post("/echo?status=201&x=%C3%A9")
+        .header("x-test", "yes it is")
+        .header("host", "abc.example.org")
+        .body(Body::from("the body"))
+        .unwrap();
+    let answer = call(&runtime, &program, request).await.unwrap();
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.headers["x-echo"], "yes");
+    let echo: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/echo?status=201&x=%C3%A9");
+    assert_eq!(echo["headers"]["x-test"], "yes it is");
+    assert_eq!(echo["body"], "the body");
+    assert_eq!(echo["greeting"], "salut", "variables are the environment");
+    assert!(answer.output.cold, "the first request loads the program");
+    assert!(
+        answer.output.stdout.contains("request /echo?status=201"),
+        "stdout is captured: {:?}",
+        answer.output
+    );
+    assert!(answer.output.stderr.contains("stderr line for /echo"));
+
+    let again = get(&runtime, &program, "/").await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, "hello from wasm");
+    assert!(!again.output.cold, "the second request is warm");
+    assert!(runtime.is_loaded(&program.id));
+
+    // The machine code is cached on disk: a restarted runtime loads it without compiling.
+    let compiled: Vec<_> = std::fs::read_dir(work.join("wasm/compiled"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+        .collect();
+    assert_eq!(compiled.len(), 1, "one compiled artifact");
+    drop(runtime);
+    let restarted = self::runtime(&work);
+    assert_eq!(get(&restarted, &program, "/").await.body, "hello from wasm");
+}
+
+#[tokio::test]
+async fn a_spinning_guest_gets_504_and_nothing_else_is_affected() {
+    let work = work_dir();
+    let runtime = runtime(&work);
+    let code = component();
+    let mut spinner = program(code.clone());
+    spinner.seconds = 1;
+    let other = program(code);
+    get(&runtime, &other, "/").await;
+
+    let began = std::time::Instant::now();
+    let spin = {
+        let runtime = runtime.clone();
+        let spinner = spinner.clone();
+        tokio::spawn(async move {
+            let request = http::Request::get("/spin").body(Body::empty()).unwrap();
+            call(&runtime, &spinner, request).await.err()
+        })
+    };
+    // While it spins, another program answers.
+    let answer = get(&runtime, &other, "/echo").await;
+    assert_eq!(answer.status, 200);
+    let (err, _) = spin.await.unwrap().expect("the spinner must fail");
+    assert!(matches!(err, WasmError::Timeout(1)), "{err}");
+    assert_eq!(err.http_status(), 504);
+    assert!(began.elapsed().as_secs() < 30, "it was stopped, not waited out");
+    // And the spinner's next request is served by a fresh instance.
+    assert_eq!(get(&runtime, &spinner, "/").await.status, 200);
+}
+
+#[tokio::test]
+async fn memory_past_the_limit_fails_that_request_alone() {
+    let work = work_dir();
+    let runtime = runtime(&work);
+    let mut small = program(component());
+    small.memory_mib = 32;
+    let request = http::Request::get("/alloc?mib=64").body(Body::empty()).unwrap();
+    let (err, _) = call(&runtime, &small, request).await.err().unwrap();
+    assert_eq!(err.http_status(), 502, "{err}");
+    let fine = get(&runtime, &small, "/alloc?mib=8").await;
+    assert_eq!((fine.status, fine.body.as_str()), (200, "allocated 8 MiB"));
+
+    let mut greedy = program(component());
+    greedy.memory_mib = 1 << 20;
+    let request = http::Request::get("/").body(Body::empty()).unwrap();
+    let (err, _) = call(&runtime, &greedy, request).await.err().unwrap();
+    assert!(matches!(err, WasmError::TooMuchMemory { .. }), "{err}");
+}
+
+/// A loopback HTTP server answering 204 to every request.
+fn http_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn host_files_and_the_network_are_closed_unless_granted() {
+    let work = work_dir();
+    let runtime = runtime(&work);
+    let server = http_server();
+    let closed = program(component());
+    let read = get(&runtime, &closed, "/read?path=/etc/passwd").await;
+    assert_eq!(read.status, 403, "no preopen, no host files: {}", read.body);
+    let fetch = get(&runtime, &closed, &format!("/fetch?url=http://{server}/")).await;
+    assert_eq!(fetch.status, 502, "{}", fetch.body);
+    assert!(fetch.body.contains("HttpRequestDenied"), "{}", fetch.body);
+
+    // `aleph_api`: the node's own API only.
+    runtime.set_api_authority(server.clone());
+    let mut api = program(component());
+    api.aleph_api = true;
+    let fetch = get(&runtime, &api, &format!("/fetch?url=http://{server}/")).await;
+    assert_eq!(fetch.body, "fetched: 204");
+    let other = http_server();
+    let fetch = get(&runtime, &api, &format!("/fetch?url=http://{other}/")).await;
+    assert!(fetch.body.contains("HttpRequestDenied"), "{}", fetch.body);
+
+    let mut open = program(component());
+    open.internet = true;
+    let fetch = get(&runtime, &open, &format!("/fetch?url=http://{other}/")).await;
+    assert_eq!(fetch.body, "fetched: 204");
+}
+
+#[tokio::test]
+async fn volumes_persistent_survive_restarts_ephemeral_do_not_immutable_are_read_only() {
+    let work = work_dir();
+    let image_src = work.join("image-src");
+    std::fs::create_dir_all(&image_src).unwrap();
+    std::fs::write(image_src.join("hello.txt"), "from the image").unwrap();
+    let image = work.join("image.squashfs");
+    let status = std::process::Command::new("mksquashfs")
+        .arg(&image_src)
+        .arg(&image)
+        .args(["-quiet", "-no-progress", "-noappend"])
+        .status()
+        .expect("mksquashfs (squashfs-tools) must be installed");
+    assert!(status.success());
+    let mut p = program(component());
+    p.volumes = vec![
+        WasmVolume {
+            mount: "/data".into(),
+            source: WasmVolumeSource::Persistent {
+                name: "data".into(),
+            },
+        },
+        WasmVolume {
+            mount: "/scratch".into(),
+            source: WasmVolumeSource::Ephemeral,
+        },
+        WasmVolume {
+            mount: "/opt/image".into(),
+            source: WasmVolumeSource::Immutable(FileRef {
+                path: image,
+                key: unique("img"),
+            }),
+        },
+    ];
+    let runtime = runtime(&work);
+    let w = get(&runtime, &p, "/write?path=/data/kept&value=still+here").await;
+    assert_eq!(w.body, "written");
+    let w = get(&runtime, &p, "/write?path=/scratch/gone&value=x").await;
+    assert_eq!(w.body, "written");
+    let r = get(&runtime, &p, "/read?path=/scratch/gone").await;
+    assert_eq!(r.status, 403, "each instance gets a fresh scratch dir: {}", r.body);
+    let r = get(&runtime, &p, "/read?path=/opt/image/hello.txt").await;
+    assert_eq!(r.body, "from the image");
+    let w = get(&runtime, &p, "/write?path=/opt/image/hello.txt&value=no").await;
+    assert_eq!(w.status, 403, "immutable volumes are read-only: {}", w.body);
+    let r = get(&runtime, &p, "/read?path=/data/../../etc/passwd").await;
+    assert_eq!(r.status, 403, "no escape from a preopen: {}", r.body);
+
+    drop(runtime);
+    let restarted = self::runtime(&work);
+    let r = get(&restarted, &p, "/read?path=/data/kept").await;
+    assert_eq!(r.body, "still here", "persistent data survives a restart");
+    let scratch: Vec<_> = std::fs::read_dir(work.join("wasm/scratch")).unwrap().collect();
+    assert!(scratch.is_empty(), "ephemeral dirs are removed: {scratch:?}");
+}
+
+#[tokio::test]
+async fn code_that_is_not_a_component_is_refused_with_why() {
+    let work = work_dir();
+    let runtime = runtime(&work);
+    for (name, bytes) in [
+        ("core", b"\0asm\x01\x00\x00\x00".to_vec()),
+        ("zip", b"PK\x03\x04garbage".to_vec()),
+        ("broken", b"\0asm\x0d\x00\x01\x00\xff\xff\xff".to_vec()),
+    ] {
+        let path = work.join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let p = program(FileRef {
+            path,
+            key: unique(name),
+        });
+        let request = http::Request::get("/").body(Body::empty()).unwrap();
+        let (err, _) = call(&runtime, &p, request).await.err().unwrap();
+        assert!(matches!(err, WasmError::BadCode(_)), "{name}: {err}");
+        assert_eq!(err.http_status(), 400);
+    }
+}
