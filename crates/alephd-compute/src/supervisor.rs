@@ -161,7 +161,9 @@ impl ComputeError {
             ComputeError::Sandbox(e) => {
                 S::from_u16(e.http_status()).unwrap_or(S::INTERNAL_SERVER_ERROR)
             }
-            ComputeError::Wasm(e) => S::from_u16(e.http_status()).unwrap_or(S::INTERNAL_SERVER_ERROR),
+            ComputeError::Wasm(e) => {
+                S::from_u16(e.http_status()).unwrap_or(S::INTERNAL_SERVER_ERROR)
+            }
             ComputeError::Internal(_) => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -472,7 +474,14 @@ impl Supervisor {
         for volume in &content.volumes {
             pins.push(match volume {
                 MachineVolume::Immutable(v) => Some(
-                    pin_of(&mut conn, "volume", v.reference.as_ref(), v.use_latest, owner).await?,
+                    pin_of(
+                        &mut conn,
+                        "volume",
+                        v.reference.as_ref(),
+                        v.use_latest,
+                        owner,
+                    )
+                    .await?,
                 ),
                 _ => None,
             });

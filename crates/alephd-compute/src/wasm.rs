@@ -172,9 +172,9 @@ impl WasmError {
     /// on timeouts, 503 when it is saturated, 400 for code or settings this node cannot run.
     pub fn http_status(&self) -> u16 {
         match self {
-            WasmError::BadCode(_) | WasmError::BadVolume { .. } | WasmError::TooMuchMemory { .. } => {
-                400
-            }
+            WasmError::BadCode(_)
+            | WasmError::BadVolume { .. }
+            | WasmError::TooMuchMemory { .. } => 400,
             WasmError::Trap(_) => 502,
             WasmError::Timeout(_) => 504,
             WasmError::Busy(_) | WasmError::QueueTimeout(_) => 503,

@@ -13,7 +13,9 @@ use std::{
 
 use alephd_compute::{
     sandbox::FileRef,
-    wasm::{WasmConfig, WasmError, WasmOutput, WasmProgram, WasmRuntime, WasmVolume, WasmVolumeSource},
+    wasm::{
+        WasmConfig, WasmError, WasmOutput, WasmProgram, WasmRuntime, WasmVolume, WasmVolumeSource,
+    },
 };
 use alephd_testing::{repo_root, wasm_hello_component};
 use axum::{body::Body, http};
@@ -48,9 +50,9 @@ fn component() -> FileRef {
 }
 
 fn crc(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn program(code: FileRef) -> WasmProgram {
@@ -173,7 +175,10 @@ async fn a_spinning_guest_gets_504_and_nothing_else_is_affected() {
     let (err, _) = spin.await.unwrap().expect("the spinner must fail");
     assert!(matches!(err, WasmError::Timeout(1)), "{err}");
     assert_eq!(err.http_status(), 504);
-    assert!(began.elapsed().as_secs() < 30, "it was stopped, not waited out");
+    assert!(
+        began.elapsed().as_secs() < 30,
+        "it was stopped, not waited out"
+    );
     // And the spinner's next request is served by a fresh instance.
     assert_eq!(get(&runtime, &spinner, "/").await.status, 200);
 }
@@ -184,7 +189,9 @@ async fn memory_past_the_limit_fails_that_request_alone() {
     let runtime = runtime(&work);
     let mut small = program(component());
     small.memory_mib = 32;
-    let request = http::Request::get("/alloc?mib=64").body(Body::empty()).unwrap();
+    let request = http::Request::get("/alloc?mib=64")
+        .body(Body::empty())
+        .unwrap();
     let (err, _) = call(&runtime, &small, request).await.err().unwrap();
     assert_eq!(err.http_status(), 502, "{err}");
     let fine = get(&runtime, &small, "/alloc?mib=8").await;
@@ -280,7 +287,11 @@ async fn volumes_persistent_survive_restarts_ephemeral_do_not_immutable_are_read
     let w = get(&runtime, &p, "/write?path=/scratch/gone&value=x").await;
     assert_eq!(w.body, "written");
     let r = get(&runtime, &p, "/read?path=/scratch/gone").await;
-    assert_eq!(r.status, 403, "each instance gets a fresh scratch dir: {}", r.body);
+    assert_eq!(
+        r.status, 403,
+        "each instance gets a fresh scratch dir: {}",
+        r.body
+    );
     let r = get(&runtime, &p, "/read?path=/opt/image/hello.txt").await;
     assert_eq!(r.body, "from the image");
     let w = get(&runtime, &p, "/write?path=/opt/image/hello.txt&value=no").await;
@@ -292,8 +303,13 @@ async fn volumes_persistent_survive_restarts_ephemeral_do_not_immutable_are_read
     let restarted = self::runtime(&work);
     let r = get(&restarted, &p, "/read?path=/data/kept").await;
     assert_eq!(r.body, "still here", "persistent data survives a restart");
-    let scratch: Vec<_> = std::fs::read_dir(work.join("wasm/scratch")).unwrap().collect();
-    assert!(scratch.is_empty(), "ephemeral dirs are removed: {scratch:?}");
+    let scratch: Vec<_> = std::fs::read_dir(work.join("wasm/scratch"))
+        .unwrap()
+        .collect();
+    assert!(
+        scratch.is_empty(),
+        "ephemeral dirs are removed: {scratch:?}"
+    );
 }
 
 #[tokio::test]

@@ -153,7 +153,7 @@ impl<'a> Composer<'a> {
             "resources".into(),
             json!({"vcpus": spec.vcpus, "memory": spec.memory_mib, "seconds": spec.timeout_seconds}),
         );
-        body.insert("volumes".into(), json!([]));
+        body.insert("volumes".into(), json!(spec.volumes));
         if !spec.variables.is_empty() {
             body.insert("variables".into(), json!(spec.variables));
         }
@@ -236,6 +236,9 @@ pub struct ProgramSpec {
     pub replaces: Option<ItemHash>,
     /// `on.message`: run on each processed message matching one of these field filters.
     pub subscriptions: Vec<Map<String, Value>>,
+    /// `volumes`, as Aleph's schema writes them (`{"ephemeral": true, "mount", "size_mib"}`,
+    /// `{"persistence": "host", "name", "mount", "size_mib"}`, `{"ref", "mount", ...}`).
+    pub volumes: Vec<Value>,
 }
 
 impl ProgramSpec {
@@ -256,6 +259,7 @@ impl ProgramSpec {
             name: None,
             replaces: None,
             subscriptions: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 }

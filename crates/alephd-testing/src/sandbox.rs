@@ -90,7 +90,13 @@ pub fn wasm_hello_component() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // Cargo decides what is stale; a no-op build takes a few milliseconds.
     let output = Command::new(cargo)
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .arg("--manifest-path")
         .arg(project.join("Cargo.toml"))
         .arg("--target-dir")

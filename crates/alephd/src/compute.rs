@@ -180,9 +180,8 @@ pub(crate) fn spawn_triggers(
 
 /// Whether a PROGRAM's content names the Wasm runtime.
 fn is_wasm_program(content: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(content).is_ok_and(|c| {
-        c["runtime"]["ref"].as_str() == Some(alephd_compute::wasm::WASM_RUNTIME_REF)
-    })
+    serde_json::from_str::<serde_json::Value>(content)
+        .is_ok_and(|c| c["runtime"]["ref"].as_str() == Some(alephd_compute::wasm::WASM_RUNTIME_REF))
 }
 
 /// A processed message as programs receive it: the API's message form, `content` as an object.

@@ -11,17 +11,13 @@ use std::{
 
 use axum::http;
 use tokio::io::AsyncWrite;
-use wasmtime::{
-    StoreLimits,
-    component::ResourceTable,
-};
+use wasmtime::{StoreLimits, component::ResourceTable};
 use wasmtime_wasi::{
     WasiCtx, WasiCtxView, WasiView,
     cli::{IsTerminal, StdoutStream},
 };
 use wasmtime_wasi_http::{
-    WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
-    p2::body::HyperOutgoingBody,
+    WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView, p2::body::HyperOutgoingBody,
 };
 
 /// The state of one instance's store.

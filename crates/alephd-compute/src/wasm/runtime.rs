@@ -87,7 +87,11 @@ pub struct WasmOutput {
 
 impl WasmRuntime {
     /// A runtime keeping its files under `work_dir/wasm`.
-    pub fn new(config: WasmConfig, work_dir: &Path, unsquashfs: PathBuf) -> Result<Self, WasmError> {
+    pub fn new(
+        config: WasmConfig,
+        work_dir: &Path,
+        unsquashfs: PathBuf,
+    ) -> Result<Self, WasmError> {
         config.validate().map_err(WasmError::Internal)?;
         let [compiled_dir, volumes_dir, scratch_dir, root] = super::dirs(work_dir);
         for dir in [&compiled_dir, &volumes_dir, &scratch_dir] {
@@ -351,7 +355,9 @@ impl WasmRuntime {
         match tokio::time::timeout(wait, Arc::clone(&loaded.slots).acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(WasmError::Internal("the program's slots closed".into())),
-            Err(_) => Err(WasmError::QueueTimeout(self.inner.config.queue_timeout_secs)),
+            Err(_) => Err(WasmError::QueueTimeout(
+                self.inner.config.queue_timeout_secs,
+            )),
         }
     }
 
@@ -405,7 +411,8 @@ impl WasmRuntime {
                 WasmVolumeSource::Persistent { name } => {
                     let safe = |s: &str| {
                         !s.is_empty()
-                            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+                            && s.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
                     };
                     if !safe(name) || !safe(&program.id) {
                         return Err(bad("bad volume name"));
@@ -426,7 +433,12 @@ impl WasmRuntime {
         let limits = StoreLimitsBuilder::new()
             .memory_size((program.memory_mib as usize).saturating_mul(1 << 20))
             .build();
-        let api = self.inner.api.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let api = self
+            .inner
+            .api
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let host = Host {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -461,15 +473,15 @@ impl WasmRuntime {
         let mut images = HashMap::new();
         for volume in &program.volumes {
             if let WasmVolumeSource::Immutable(file) = &volume.source {
-                let dir = self
-                    .inner
-                    .images
-                    .squashfs(file)
-                    .await
-                    .map_err(|e| WasmError::BadVolume {
-                        mount: volume.mount.clone(),
-                        why: e.to_string(),
-                    })?;
+                let dir =
+                    self.inner
+                        .images
+                        .squashfs(file)
+                        .await
+                        .map_err(|e| WasmError::BadVolume {
+                            mount: volume.mount.clone(),
+                            why: e.to_string(),
+                        })?;
                 images.insert(file.key.clone(), dir);
             }
         }
@@ -484,7 +496,10 @@ impl WasmRuntime {
         let (req, out) = {
             let mut view = store.data_mut().http();
             let req = view
-                .new_incoming_request(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http, request)
+                .new_incoming_request(
+                    wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http,
+                    request,
+                )
                 .map_err(|e| WasmError::Internal(format!("{e:#}")))?;
             let out = view
                 .new_response_outparam(sender)
@@ -511,7 +526,9 @@ impl WasmRuntime {
         let response: GuestResponse = match head {
             Ok(Ok(Ok(response))) => response,
             Ok(Ok(Err(code))) => {
-                return Err(WasmError::Trap(format!("the program answered with an error: {code:?}")));
+                return Err(WasmError::Trap(format!(
+                    "the program answered with an error: {code:?}"
+                )));
             }
             // The guest never set a response: its task says why.
             Ok(Err(_)) => {
@@ -527,9 +544,8 @@ impl WasmRuntime {
                 return Err(WasmError::Timeout(seconds));
             }
         };
-        Ok(response.map(|body| {
-            Body::new(body.map_err(|e| std::io::Error::other(format!("{e:?}"))))
-        }))
+        Ok(response
+            .map(|body| Body::new(body.map_err(|e| std::io::Error::other(format!("{e:?}"))))))
     }
 }
 

@@ -1,4 +1,5 @@
-//! PROGRAM and INSTANCE: every STORE they reference must be known (code, runtime, data,
+//! PROGRAM and INSTANCE: every STORE they reference must be known (code, runtime — except the
+//! built-in Wasm runtime's well-known ref — data,
 //! volumes, parents: 301, retried; `use_latest` resolves through the file tag), persistent
 //! volumes must hold their parent (304); `replaces` must name a known VM (300) of the same
 //! owner that allows amends (302) and is not itself a replacement (303); the cost must be
@@ -7,7 +8,7 @@
 use alephd_db::{Conn, FilePin, MessageRecord, VmRecord, ops};
 use alephd_message::{
     ErrorCode, IncomingMessage, MessageContent,
-    content::{InstanceContent, MachineVolume, ProgramContent},
+    content::{InstanceContent, MachineVolume, ProgramContent, WASM_RUNTIME_REF},
 };
 use serde_json::Value;
 
@@ -127,10 +128,11 @@ fn plain(reference: &alephd_message::ItemHash, use_latest: bool) -> Ref {
 }
 
 fn program_refs(p: &ProgramContent) -> Vec<Ref> {
-    let mut refs = vec![
-        plain(&p.code.reference, p.code.use_latest),
-        plain(&p.runtime.reference, p.runtime.use_latest),
-    ];
+    let mut refs = vec![plain(&p.code.reference, p.code.use_latest)];
+    // The Wasm runtime is built into the node: no STORE backs its well-known ref.
+    if p.runtime.reference.as_str() != WASM_RUNTIME_REF {
+        refs.push(plain(&p.runtime.reference, p.runtime.use_latest));
+    }
     if let Some(data) = &p.data {
         refs.push(plain(&data.reference, data.use_latest.unwrap_or(false)));
     }

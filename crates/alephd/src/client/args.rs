@@ -366,4 +366,11 @@ pub(crate) struct ProgramSettings {
     /// program's subscriptions).
     #[arg(long = "on-message", value_name = "JSON")]
     pub(crate) on_message: Vec<String>,
+    /// A volume kept across calls and restarts, `NAME:MOUNT[:SIZE_MIB]` (repeatable; on
+    /// update, replaces the program's volumes with the other volume flags).
+    #[arg(long = "persistent-volume", value_name = "NAME:MOUNT[:MIB]")]
+    pub(crate) persistent_volumes: Vec<String>,
+    /// A fresh scratch volume per instance, `MOUNT[:SIZE_MIB]` (repeatable).
+    #[arg(long = "ephemeral-volume", value_name = "MOUNT[:MIB]")]
+    pub(crate) ephemeral_volumes: Vec<String>,
 }

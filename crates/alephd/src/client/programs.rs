@@ -316,6 +316,9 @@ fn apply(spec: &mut ProgramSpec, settings: &ProgramSettings) -> anyhow::Result<(
     if let Some(name) = &settings.name {
         spec.name = Some(name.clone());
     }
+    if !settings.persistent_volumes.is_empty() || !settings.ephemeral_volumes.is_empty() {
+        spec.volumes = volumes(settings)?;
+    }
     if !settings.on_message.is_empty() {
         spec.subscriptions = settings
             .on_message
@@ -327,6 +330,45 @@ fn apply(spec: &mut ProgramSpec, settings: &ProgramSettings) -> anyhow::Result<(
             .collect::<anyhow::Result<_>>()?;
     }
     Ok(())
+}
+
+/// The volume flags as Aleph's volume objects.
+fn volumes(settings: &ProgramSettings) -> anyhow::Result<Vec<Value>> {
+    let size = |text: Option<&str>, flag: &str| -> anyhow::Result<u64> {
+        match text {
+            None => Ok(64),
+            Some(mib) => mib
+                .parse()
+                .ok()
+                .filter(|&m| m > 0)
+                .with_context(|| format!("{flag}: {mib:?} is not a size in MiB")),
+        }
+    };
+    let mut out = Vec::new();
+    for flag in &settings.persistent_volumes {
+        let mut parts = flag.splitn(3, ':');
+        let (Some(name), Some(mount)) = (parts.next(), parts.next()) else {
+            bail!("--persistent-volume {flag:?} is not NAME:MOUNT[:SIZE_MIB]");
+        };
+        if name.is_empty() || !mount.starts_with('/') {
+            bail!("--persistent-volume {flag:?}: a name and an absolute mount point");
+        }
+        let size_mib = size(parts.next(), "--persistent-volume")?;
+        out.push(json!({"persistence": "host", "name": name, "mount": mount,
+                        "size_mib": size_mib}));
+    }
+    for flag in &settings.ephemeral_volumes {
+        let (mount, mib) = match flag.split_once(':') {
+            Some((mount, mib)) => (mount, Some(mib)),
+            None => (flag.as_str(), None),
+        };
+        if !mount.starts_with('/') {
+            bail!("--ephemeral-volume {flag:?}: an absolute mount point");
+        }
+        let size_mib = size(mib, "--ephemeral-volume")?;
+        out.push(json!({"ephemeral": true, "mount": mount, "size_mib": size_mib}));
+    }
+    Ok(out)
 }
 
 /// The original program of `target` and the content of its newest version by `sender`.
@@ -408,6 +450,7 @@ fn spec_of(content: &Value) -> anyhow::Result<ProgramSpec> {
         }
     }
     spec.name = content["metadata"]["name"].as_str().map(str::to_owned);
+    spec.volumes = content["volumes"].as_array().cloned().unwrap_or_default();
     spec.subscriptions = content["on"]["message"]
         .as_array()
         .into_iter()
