@@ -36,6 +36,9 @@ pub(crate) enum BenchCommand {
     Api(crate::bench_api::ApiBenchArgs),
     /// Linux sandbox: cold start to first byte, warm latency, instances per GiB.
     Sandbox(crate::bench_sandbox::SandboxBenchArgs),
+    /// Wasm runtime: compile, cold and warm latency, requests/s (optionally beside `wasmtime
+    /// serve`).
+    Wasm(crate::bench_wasm::WasmBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +86,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::P2p(args) => runtime.block_on(crate::bench_p2p::run(args)),
         BenchCommand::Api(args) => runtime.block_on(crate::bench_api::run(args)),
         BenchCommand::Sandbox(args) => runtime.block_on(crate::bench_sandbox::run(args)),
+        BenchCommand::Wasm(args) => runtime.block_on(crate::bench_wasm::run(args)),
     }
 }
 

@@ -7,6 +7,7 @@ mod bench;
 mod bench_api;
 mod bench_p2p;
 mod bench_sandbox;
+mod bench_wasm;
 mod chain;
 mod cli;
 mod client;
