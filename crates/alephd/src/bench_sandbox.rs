@@ -168,7 +168,8 @@ async fn measure(
     Ok(())
 }
 
-fn summary(samples: &mut [Duration]) -> String {
+/// min/median/p90/p99/max of `samples` (sorted in place), for the bench reports.
+pub(crate) fn summary(samples: &mut [Duration]) -> String {
     samples.sort();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     format!(
@@ -182,7 +183,8 @@ fn summary(samples: &mut [Duration]) -> String {
     )
 }
 
-fn load() -> String {
+/// The load average line, printed beside measurements.
+pub(crate) fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .trim()

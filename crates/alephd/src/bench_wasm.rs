@@ -25,6 +25,8 @@ use axum::body::Body;
 use clap::Args;
 use http_body_util::BodyExt;
 
+use crate::bench_sandbox::{load, summary};
+
 #[derive(Debug, Args)]
 pub(crate) struct WasmBenchArgs {
     /// The component (`wasi:http/proxy`), e.g. fixtures/wasm/hello-http built for wasm32-wasip2.
@@ -229,25 +231,4 @@ async fn load_test(addr: SocketAddr, args: &WasmBenchArgs) -> anyhow::Result<Str
 fn alephd_free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
-}
-
-fn summary(samples: &mut [Duration]) -> String {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    format!(
-        "min {:.2?} median {:.2?} p90 {:.2?} p99 {:.2?} max {:.2?} (n={})",
-        samples[0],
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        samples[samples.len() - 1],
-        samples.len()
-    )
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
 }
