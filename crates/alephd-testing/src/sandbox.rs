@@ -119,3 +119,78 @@ pub fn wasm_hello_component() -> anyhow::Result<PathBuf> {
     anyhow::ensure!(component.exists(), "no {}", component.display());
     Ok(component)
 }
+
+/// The `hello-js` Wasm component (`fixtures/wasm/hello-js`): JavaScript built into a
+/// `wasi:http/proxy` component by the real `@bytecodealliance/componentize-js` from
+/// `tests-js/node_modules` (the test set-up installs it). The `wasi:*` WIT packages come from
+/// the `@bytecodealliance/jco` package, retagged 0.2.10 (the WASI version componentize-js
+/// 0.23 links against). Built into `target/wasm-guests/hello-js/` once per change of the
+/// source or the tools (~15 s); parallel tests wait on a file lock.
+pub fn wasm_js_component() -> anyhow::Result<PathBuf> {
+    let source = fixtures_dir().join("wasm/hello-js");
+    let modules = repo_root().join("tests-js/node_modules/@bytecodealliance");
+    let componentize = modules.join("componentize-js");
+    let builtin_wit = modules.join("jco/lib/wit/builtin/0.2.12");
+    if !componentize.join("src/cli.js").exists() || !builtin_wit.exists() {
+        bail!(
+            "componentize-js or jco is missing under {} (run scripts/test-env.sh)",
+            modules.display()
+        );
+    }
+    let out_dir = repo_root().join("target/wasm-guests/hello-js");
+    std::fs::create_dir_all(&out_dir)?;
+    let lock = File::create(out_dir.join("build.lock"))?;
+    lock.lock().context("locking the guest build")?;
+
+    // The artifact is named after everything that goes into it.
+    let app = std::fs::read(source.join("app.js"))?;
+    let world = std::fs::read(source.join("wit/world.wit"))?;
+    let tools = std::fs::read(componentize.join("package.json"))?;
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for part in [&app[..], b"\0", &world, b"\0", &tools] {
+        for byte in part {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let component = out_dir.join(format!("hello-js-{hash:016x}.wasm"));
+    if component.exists() {
+        return Ok(component);
+    }
+
+    let work = out_dir.join("build");
+    let _ = std::fs::remove_dir_all(&work);
+    let deps = work.join("wit/deps");
+    std::fs::create_dir_all(&deps)?;
+    std::fs::write(work.join("wit/world.wit"), &world)?;
+    for package in std::fs::read_dir(&builtin_wit)? {
+        let package = package?;
+        let wit = package.path().join("package.wit");
+        if !wit.exists() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&wit)?.replace("@0.2.12", "@0.2.10");
+        let dir = deps.join(package.file_name());
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("package.wit"), text)?;
+    }
+    std::fs::write(work.join("app.js"), &app)?;
+    let partial = out_dir.join("hello-js.wasm.partial");
+    let output = Command::new("node")
+        .arg(componentize.join("src/cli.js"))
+        .args(["--wit", "wit", "--world-name", "hello", "-o"])
+        .arg(&partial)
+        .arg("app.js")
+        .current_dir(&work)
+        .output()
+        .context("running node (componentize-js)")?;
+    if !output.status.success() {
+        bail!(
+            "componentize-js failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    std::fs::rename(&partial, &component)?;
+    Ok(component)
+}

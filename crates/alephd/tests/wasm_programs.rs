@@ -3,8 +3,9 @@
 //! deploy`, its PROGRAM checked against Aleph's own `aleph-message` models, served on
 //! `/vm/{hash}` and on `<base32(hash)>.<domain>` with the program headers, its executions
 //! logged with their output, an `on.message` subscription receiving only matching messages, a
-//! new version serving on the next request, persistent data kept across a node restart, and a
-//! forgotten program answering 410.
+//! new version serving on the next request, persistent data kept across a node restart, new
+//! code in another language (a JavaScript component built by componentize-js) serving on the
+//! next request after an update, and a forgotten program answering 410.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may unwrap
 
 use std::{
@@ -14,7 +15,9 @@ use std::{
     time::Duration,
 };
 
-use alephd_testing::{DaemonBuilder, fixtures_dir, python, repo_root, wasm_hello_component};
+use alephd_testing::{
+    DaemonBuilder, fixtures_dir, python, repo_root, wasm_hello_component, wasm_js_component,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_alephd");
 /// The key (32 × 0x33) that posts balances and pricing, as in the sandbox flow.
@@ -383,6 +386,47 @@ fn wasm_programs_deploy_serve_update_trigger_and_forget() {
         "",
     );
     assert_eq!(body, "v1", "{}", node.log());
+
+    // New code, in JavaScript: the next request runs it, on both routes.
+    let js = wasm_js_component().unwrap();
+    let updated = cli(
+        &node,
+        &[
+            "program",
+            "update",
+            &program,
+            "--code",
+            js.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(updated["status"], "processed", "{updated}");
+    let (status, headers, body) = request(
+        addr,
+        "POST",
+        &format!("/vm/{program}/echo?status=201&lang=js"),
+        &addr.to_string(),
+        "to js",
+    );
+    assert_eq!(status, 201, "{body}\n{}", node.log());
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/echo?status=201&lang=js");
+    assert_eq!(echo["headers"]["x-custom"], "abc");
+    assert_eq!(echo["body"], "to js");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        header("aleph-program-itemhash"),
+        updated["item_hash"].as_str().unwrap()
+    );
+    assert_eq!(header("x-echo"), "yes");
+    let (status, _, body) = request(addr, "GET", "/", &host, "");
+    assert_eq!((status, body.as_str()), (200, "hello from js"));
 
     let forgot = cli(&node, &["message", "forget", &program]);
     assert_eq!(forgot["status"], "processed", "{forgot}");
