@@ -495,13 +495,22 @@ impl Supervisor {
                     v.mount.clone(),
                     WasmVolumeSource::Immutable(self.local_file("volume", &pin).await?),
                 ),
-                (MachineVolume::Ephemeral(v), _) => (v.mount.clone(), WasmVolumeSource::Ephemeral),
+                (MachineVolume::Ephemeral(v), _) => (
+                    v.mount.clone(),
+                    WasmVolumeSource::Ephemeral {
+                        size_mib: v.size_mib,
+                    },
+                ),
                 (MachineVolume::Persistent(v), _) => {
                     let name = v
                         .name
                         .clone()
                         .unwrap_or_else(|| v.mount.as_deref().unwrap_or("data").replace('/', "_"));
-                    (v.mount.clone(), WasmVolumeSource::Persistent { name })
+                    let size_mib = v.size_mib;
+                    (
+                        v.mount.clone(),
+                        WasmVolumeSource::Persistent { name, size_mib },
+                    )
                 }
                 (MachineVolume::Immutable(_), None) => continue,
             };

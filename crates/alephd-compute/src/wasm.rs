@@ -5,9 +5,17 @@
 //! well-known hash that no STORE has to provide); its `code.ref` is the STORE of the `.wasm`
 //! component (`encoding: plain`). Everything else keeps Aleph's meaning: `resources.memory`
 //! caps the instance's linear memory, `resources.seconds` its time per request (an epoch
-//! deadline traps a guest that spins, a timer ends one that waits: both 504), `variables` are
-//! its environment, `environment.internet` opens outbound HTTP and sockets (closed otherwise,
-//! except the node's own API with `environment.aleph_api`), and volumes become WASI preopens.
+//! deadline traps a guest that spins, a timer ends one that waits: both 504; optional fuel
+//! makes it a deterministic CPU budget too), `variables` are its environment,
+//! `environment.internet` opens outbound HTTP and sockets (closed otherwise, except the node's
+//! own API with `environment.aleph_api`), and volumes become WASI preopens. A spinning guest
+//! yields its thread at every epoch tick, so it slows nobody else down.
+//!
+//! Writable volumes have their `size_mib`: WASI preopens have no quota, so the runtime
+//! measures each running instance's writable volumes every `volume_check_ms` and stops an
+//! instance that grew one past its size (507). The cap is thus enforced to within what a
+//! guest writes in one check interval; a persistent volume already over its size (from such
+//! a burst) stays usable for reading and deleting, and any growth stops the instance.
 //!
 //! Components are compiled once, when first needed, and the machine code is kept on disk
 //! under the code's content hash and the engine's compatibility hash; later starts load it
@@ -54,6 +62,13 @@ pub struct WasmConfig {
     pub idle_secs: f64,
     /// Largest component accepted, in MiB.
     pub max_code_mib: u64,
+    /// CPU fuel per second of `resources.seconds` (wasmtime fuel: about one unit per Wasm
+    /// instruction), a deterministic CPU budget on top of the wall-clock limit. 0 (the
+    /// default) turns fuel off: metering costs every guest some speed.
+    pub fuel_per_second: u64,
+    /// How often, in milliseconds, a running instance's writable volumes are measured
+    /// against their `size_mib`.
+    pub volume_check_ms: u64,
 }
 
 impl Default for WasmConfig {
@@ -67,6 +82,8 @@ impl Default for WasmConfig {
             max_loaded: 256,
             idle_secs: 600.0,
             max_code_mib: 256,
+            fuel_per_second: 0,
+            volume_check_ms: 10,
         }
     }
 }
@@ -81,6 +98,9 @@ impl WasmConfig {
         }
         if !(1..=4096).contains(&self.max_memory_mib) {
             return Err("compute.wasm.max_memory_mib must be between 1 and 4096".into());
+        }
+        if self.volume_check_ms == 0 {
+            return Err("compute.wasm.volume_check_ms must be ≥ 1".into());
         }
         for (name, secs) in [
             ("queue_timeout_secs", self.queue_timeout_secs),
@@ -99,12 +119,24 @@ impl WasmConfig {
 pub enum WasmVolumeSource {
     /// A STORE'd squashfs image, extracted once, read-only.
     Immutable(FileRef),
-    /// A fresh directory for each instance, removed after it. (Its size is not capped yet:
-    /// WASI preopens have no quota.)
-    Ephemeral,
-    /// A directory kept across requests, restarts and new versions, named per program. (Not
-    /// size-capped yet either.)
-    Persistent { name: String },
+    /// A fresh directory for each instance, removed after it, of at most `size_mib`.
+    Ephemeral { size_mib: u64 },
+    /// A directory kept across requests, restarts and new versions, named per program, of at
+    /// most `size_mib`.
+    Persistent { name: String, size_mib: u64 },
+}
+
+impl WasmVolumeSource {
+    /// The size cap of a writable volume, in bytes.
+    pub(crate) fn cap_bytes(&self) -> Option<u64> {
+        match self {
+            WasmVolumeSource::Immutable(_) => None,
+            WasmVolumeSource::Ephemeral { size_mib }
+            | WasmVolumeSource::Persistent { size_mib, .. } => {
+                Some(size_mib.saturating_mul(1 << 20))
+            }
+        }
+    }
 }
 
 /// A volume and the guest path it is preopened at.
@@ -152,6 +184,10 @@ pub enum WasmError {
     Trap(String),
     #[error("the program did not answer within {0} s")]
     Timeout(u64),
+    #[error("the program used up its CPU fuel ({0} units)")]
+    OutOfFuel(u64),
+    #[error("the program grew volume {mount} past its {size_mib} MiB")]
+    VolumeFull { mount: String, size_mib: u64 },
     #[error("the program is busy: {0} requests already wait for it")]
     Busy(usize),
     #[error("the program did not get an instance within {0} s")]
@@ -169,14 +205,16 @@ impl WasmError {
     }
 
     /// The HTTP status a caller of `/vm/{hash}` gets: 502 when the program is at fault, 504
-    /// on timeouts, 503 when it is saturated, 400 for code or settings this node cannot run.
+    /// when it ran out of time or fuel, 507 when it filled a volume, 503 when it is
+    /// saturated, 400 for code or settings this node cannot run.
     pub fn http_status(&self) -> u16 {
         match self {
             WasmError::BadCode(_)
             | WasmError::BadVolume { .. }
             | WasmError::TooMuchMemory { .. } => 400,
             WasmError::Trap(_) => 502,
-            WasmError::Timeout(_) => 504,
+            WasmError::Timeout(_) | WasmError::OutOfFuel(_) => 504,
+            WasmError::VolumeFull { .. } => 507,
             WasmError::Busy(_) | WasmError::QueueTimeout(_) => 503,
             WasmError::Io { .. } | WasmError::Internal(_) => 500,
         }

@@ -38,7 +38,11 @@ fn work_dir() -> std::path::PathBuf {
 }
 
 fn runtime(work: &Path) -> WasmRuntime {
-    WasmRuntime::new(WasmConfig::default(), work, "unsquashfs".into()).unwrap()
+    runtime_with(work, WasmConfig::default())
+}
+
+fn runtime_with(work: &Path, config: WasmConfig) -> WasmRuntime {
+    WasmRuntime::new(config, work, "unsquashfs".into()).unwrap()
 }
 
 /// The component under a content-hash-like key of its own.
@@ -275,11 +279,12 @@ async fn volumes_persistent_survive_restarts_ephemeral_do_not_immutable_are_read
             mount: "/data".into(),
             source: WasmVolumeSource::Persistent {
                 name: "data".into(),
+                size_mib: 16,
             },
         },
         WasmVolume {
             mount: "/scratch".into(),
-            source: WasmVolumeSource::Ephemeral,
+            source: WasmVolumeSource::Ephemeral { size_mib: 16 },
         },
         WasmVolume {
             mount: "/opt/image".into(),
@@ -399,4 +404,86 @@ async fn a_javascript_component_round_trips_and_keeps_to_its_limits() {
     program.internet = true;
     let fetch = get(&runtime, &program, &format!("/fetch?url=http://{server}/")).await;
     assert_eq!(fetch.body, "fetched: 204");
+}
+
+/// Bytes of the files under `dir`.
+fn usage(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_guest_filling_a_volume_past_its_size_is_stopped_and_keeps_serving() {
+    let work = work_dir();
+    let runtime = runtime(&work);
+    let mut p = program(component());
+    p.volumes = vec![
+        WasmVolume {
+            mount: "/data".into(),
+            source: WasmVolumeSource::Persistent {
+                name: "data".into(),
+                size_mib: 2,
+            },
+        },
+        WasmVolume {
+            mount: "/scratch".into(),
+            source: WasmVolumeSource::Ephemeral { size_mib: 1 },
+        },
+    ];
+    for mount in ["/scratch", "/data"] {
+        let request = http::Request::get(format!("/fill?path={mount}/big"))
+            .body(Body::empty())
+            .unwrap();
+        let (err, _) = call(&runtime, &p, request)
+            .await
+            .err()
+            .expect("an endless writer must be stopped");
+        match &err {
+            WasmError::VolumeFull { mount: m, size_mib } => {
+                assert_eq!(m, mount);
+                assert_eq!(*size_mib, if mount == "/data" { 2 } else { 1 });
+            }
+            other => panic!("{mount}: {other}"),
+        }
+        assert_eq!(err.http_status(), 507);
+    }
+    let volume = work.join("wasm/volumes").join(&p.id).join("data");
+    let used = usage(&volume);
+    assert!(used > 2 << 20, "it did write past the size: {used}");
+    eprintln!("a 2 MiB persistent volume held {used} bytes when its writer was stopped");
+    // The volume stays readable and its data deletable; writing within it works again.
+    let small = get(&runtime, &p, "/write?path=/data/big&value=small").await;
+    assert_eq!(small.body, "written");
+    assert_eq!(usage(&volume), 5);
+    let r = get(&runtime, &p, "/read?path=/data/big").await;
+    assert_eq!(r.body, "small");
+}
+
+#[tokio::test]
+async fn fuel_is_a_cpu_budget_when_configured() {
+    let work = work_dir();
+    let config = WasmConfig {
+        fuel_per_second: 50_000_000,
+        ..WasmConfig::default()
+    };
+    let runtime = runtime_with(&work, config);
+    let mut p = program(component());
+    p.seconds = 30;
+    assert_eq!(get(&runtime, &p, "/").await.body, "hello from wasm");
+    let began = std::time::Instant::now();
+    let request = http::Request::get("/spin").body(Body::empty()).unwrap();
+    let (err, _) = call(&runtime, &p, request).await.err().unwrap();
+    assert!(
+        matches!(err, WasmError::OutOfFuel(1_500_000_000)),
+        "1.5 G units for 30 s: {err}"
+    );
+    assert_eq!(err.http_status(), 504);
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(30),
+        "fuel ran out before the clock did"
+    );
+    assert_eq!(get(&runtime, &p, "/").await.status, 200);
 }

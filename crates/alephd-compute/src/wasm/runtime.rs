@@ -28,7 +28,8 @@ use super::{
 };
 use crate::sandbox::FileRef;
 
-/// How often the epoch ticks: the resolution of `resources.seconds` for a spinning guest.
+/// How often the epoch ticks: the resolution of `resources.seconds` for a spinning guest,
+/// and how long it runs before yielding its thread.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Output kept per execution and stream.
@@ -369,6 +370,8 @@ impl WasmRuntime {
         stderr: &Capture,
         scratch: &mut Vec<PathBuf>,
         images: &HashMap<String, PathBuf>,
+        watched: &mut Vec<Watched>,
+        stop: &Stop,
     ) -> Result<Store<Host>, WasmError> {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
@@ -397,7 +400,7 @@ impl WasmRuntime {
                         .ok_or_else(|| bad("its image was not extracted"))?,
                     false,
                 ),
-                WasmVolumeSource::Ephemeral => {
+                WasmVolumeSource::Ephemeral { .. } => {
                     let dir = self.inner.scratch_dir.join(format!(
                         "{}-{}",
                         std::process::id(),
@@ -408,7 +411,7 @@ impl WasmRuntime {
                     scratch.push(dir.clone());
                     (dir, true)
                 }
-                WasmVolumeSource::Persistent { name } => {
+                WasmVolumeSource::Persistent { name, .. } => {
                     let safe = |s: &str| {
                         !s.is_empty()
                             && s.chars()
@@ -427,6 +430,19 @@ impl WasmRuntime {
                 true => FsPerms::ReadWrite,
                 false => FsPerms::ReadOnly,
             };
+            if let Some(cap) = volume.source.cap_bytes() {
+                // What it holds now: growth past the cap from here on stops the instance.
+                let baseline = match volume.source {
+                    WasmVolumeSource::Persistent { .. } => disk_usage(&host),
+                    _ => 0,
+                };
+                watched.push(Watched {
+                    mount: volume.mount.clone(),
+                    dir: host.clone(),
+                    cap,
+                    baseline,
+                });
+            }
             wasi.preopened_dir(&host, &volume.mount, perms)
                 .map_err(|e| bad(&format!("cannot open {}: {e:#}", host.display())))?;
         }
@@ -451,13 +467,24 @@ impl WasmRuntime {
         };
         let mut store = Store::new(&self.inner.engine, host);
         store.limiter(|host| &mut host.limits);
-        let ticks = program
-            .seconds
-            .saturating_mul(1000)
-            .div_ceil(EPOCH_TICK.as_millis() as u64)
-            .max(1);
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        if self.inner.config.fuel_per_second > 0 {
+            let fuel = fuel_of(&self.inner.config, program);
+            store
+                .set_fuel(fuel)
+                .map_err(|e| WasmError::Internal(format!("setting fuel: {e:#}")))?;
+        }
+        // At every epoch tick the guest yields its thread to other tasks; past its time, or
+        // once it filled a volume, it is interrupted.
+        let deadline = Instant::now() + Duration::from_secs(program.seconds);
+        let stop = Arc::clone(stop);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if stop.get().is_some() || Instant::now() >= deadline {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
         Ok(store)
     }
 
@@ -486,9 +513,27 @@ impl WasmRuntime {
             }
         }
         let mut scratch = Vec::new();
-        let store = self.store(program, stdout, stderr, &mut scratch, &images);
+        let mut watched = Vec::new();
+        let stop: Stop = Arc::new(std::sync::OnceLock::new());
+        let store = self.store(
+            program,
+            stdout,
+            stderr,
+            &mut scratch,
+            &images,
+            &mut watched,
+            &stop,
+        );
         let cleanup = Scratch(scratch);
         let mut store = store?;
+        let watcher = (!watched.is_empty()).then(|| {
+            let every = Duration::from_millis(self.inner.config.volume_check_ms);
+            AbortOnDrop(tokio::spawn(watch_volumes(
+                watched,
+                Arc::clone(&stop),
+                every,
+            )))
+        });
         let request = incoming(request).map(|body| {
             body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
         });
@@ -513,8 +558,10 @@ impl WasmRuntime {
         // The task owns the instance slot, the scratch dirs and the running count until then.
         let task = tokio::spawn(async move {
             let _permit = permit;
-            let _cleanup = cleanup;
             let _running = running;
+            // Dropped in this order: the watcher stops before the scratch dirs go.
+            let _cleanup = cleanup;
+            let _watcher = watcher;
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
@@ -522,6 +569,14 @@ impl WasmRuntime {
                 .await
         });
         let seconds = program.seconds;
+        let fuel = fuel_of(&self.inner.config, program);
+        let failed = |e: wasmtime::Error| match stop.get() {
+            Some((mount, size_mib)) => WasmError::VolumeFull {
+                mount: mount.clone(),
+                size_mib: *size_mib,
+            },
+            None => trap(e, seconds, fuel),
+        };
         let head = tokio::time::timeout(Duration::from_secs(seconds), receiver).await;
         let response: GuestResponse = match head {
             Ok(Ok(Ok(response))) => response,
@@ -534,7 +589,7 @@ impl WasmRuntime {
             Ok(Err(_)) => {
                 let why = match task.await {
                     Ok(Ok(())) => "the program returned without a response".to_owned(),
-                    Ok(Err(e)) => return Err(trap(e, seconds)),
+                    Ok(Err(e)) => return Err(failed(e)),
                     Err(e) => format!("the program's task failed: {e}"),
                 };
                 return Err(WasmError::Trap(why));
@@ -577,12 +632,84 @@ fn incoming(request: http::Request<Body>) -> http::Request<Body> {
     http::Request::from_parts(parts, body)
 }
 
-/// A failed instance, told apart: the epoch deadline (504) or anything else the guest did.
-fn trap(e: wasmtime::Error, seconds: u64) -> WasmError {
-    if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
-        return WasmError::Timeout(seconds);
+/// A failed instance, told apart: the epoch deadline or its fuel (504), or anything else the
+/// guest did.
+fn trap(e: wasmtime::Error, seconds: u64, fuel: u64) -> WasmError {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => WasmError::Timeout(seconds),
+        Some(wasmtime::Trap::OutOfFuel) => WasmError::OutOfFuel(fuel),
+        _ => WasmError::Trap(format!("{e:#}")),
     }
-    WasmError::Trap(format!("{e:#}"))
+}
+
+/// The fuel one request of `program` gets.
+fn fuel_of(config: &WasmConfig, program: &WasmProgram) -> u64 {
+    config
+        .fuel_per_second
+        .saturating_mul(program.seconds.max(1))
+}
+
+/// Set once an instance must stop for a full volume: its mount and size.
+type Stop = Arc<std::sync::OnceLock<(String, u64)>>;
+
+/// A writable volume of a running instance, measured against its cap.
+struct Watched {
+    mount: String,
+    dir: PathBuf,
+    cap: u64,
+    /// Bytes in it when the instance started.
+    baseline: u64,
+}
+
+/// Measures `watched` every `every` until one grew past its cap (then marks `stop`, which the
+/// epoch callback turns into an interrupt). Ends when aborted with its instance.
+async fn watch_volumes(watched: Vec<Watched>, stop: Stop, every: Duration) {
+    let watched = Arc::new(watched);
+    loop {
+        tokio::time::sleep(every).await;
+        let w = Arc::clone(&watched);
+        let full = tokio::task::spawn_blocking(move || {
+            w.iter().find_map(|v| {
+                let used = disk_usage(&v.dir);
+                (used > v.cap && used > v.baseline).then(|| (v.mount.clone(), v.cap >> 20))
+            })
+        })
+        .await;
+        if let Ok(Some(full)) = full {
+            tracing::debug!(mount = %full.0, "a wasm instance filled its volume");
+            let _ = stop.set(full);
+            return;
+        }
+    }
+}
+
+/// Bytes of the files under `dir` (apparent sizes: a sparse file counts whole).
+fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                total = total.saturating_add(meta.len());
+            }
+        }
+    }
+    total
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Cheap check of the binary header: `\0asm` with the component layer.
@@ -595,6 +722,7 @@ fn engine(config: &WasmConfig) -> Result<Engine, WasmError> {
     let mut c = Config::new();
     c.wasm_component_model(true);
     c.epoch_interruption(true);
+    c.consume_fuel(config.fuel_per_second > 0);
     c.cranelift_opt_level(wasmtime::OptLevel::Speed);
     let mut pool = PoolingAllocationConfig::new();
     let total = config.pool_instances;
