@@ -368,11 +368,12 @@ impl WasmRuntime {
         program: &WasmProgram,
         stdout: &Capture,
         stderr: &Capture,
-        scratch: &mut Vec<PathBuf>,
         images: &HashMap<String, PathBuf>,
-        watched: &mut Vec<Watched>,
         stop: &Stop,
-    ) -> Result<Store<Host>, WasmError> {
+    ) -> Result<(Store<Host>, Scratch, Vec<Watched>), WasmError> {
+        // Removes the ephemeral dirs made so far if this fails half-way.
+        let mut scratch = Scratch(Vec::new());
+        let mut watched = Vec::new();
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         for (name, value) in &program.variables {
@@ -408,7 +409,7 @@ impl WasmRuntime {
                     ));
                     std::fs::create_dir_all(&dir)
                         .map_err(|e| WasmError::io("creating an ephemeral volume", e))?;
-                    scratch.push(dir.clone());
+                    scratch.0.push(dir.clone());
                     (dir, true)
                 }
                 WasmVolumeSource::Persistent { name, .. } => {
@@ -485,7 +486,7 @@ impl WasmRuntime {
                 Ok(wasmtime::UpdateDeadline::Yield(1))
             }
         });
-        Ok(store)
+        Ok((store, scratch, watched))
     }
 
     async fn run(
@@ -512,20 +513,8 @@ impl WasmRuntime {
                 images.insert(file.key.clone(), dir);
             }
         }
-        let mut scratch = Vec::new();
-        let mut watched = Vec::new();
         let stop: Stop = Arc::new(std::sync::OnceLock::new());
-        let store = self.store(
-            program,
-            stdout,
-            stderr,
-            &mut scratch,
-            &images,
-            &mut watched,
-            &stop,
-        );
-        let cleanup = Scratch(scratch);
-        let mut store = store?;
+        let (mut store, cleanup, watched) = self.store(program, stdout, stderr, &images, &stop)?;
         let watcher = (!watched.is_empty()).then(|| {
             let every = Duration::from_millis(self.inner.config.volume_check_ms);
             AbortOnDrop(tokio::spawn(watch_volumes(
