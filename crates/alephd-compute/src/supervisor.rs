@@ -215,9 +215,18 @@ impl Program {
     pub fn persistent(&self) -> bool {
         match self {
             Program::Sandbox(p) => p.persistent,
-            Program::Wasm(_) => false,
+            Program::Wasm(p) => p.persistent,
         }
     }
+}
+
+/// A Wasm instance's output as the executions log keeps it: lines tagged by stream.
+fn output_lines(out: crate::wasm::WasmOutput) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    for (stream, text) in [("stdout", out.stdout), ("stderr", out.stderr)] {
+        lines.extend(text.lines().map(|line| (stream, line.to_owned())));
+    }
+    lines
 }
 
 /// One request (or trigger) a program served.
@@ -527,6 +536,7 @@ impl Supervisor {
             aleph_api: content.environment.aleph_api,
             memory_mib: content.resources.memory,
             seconds: content.resources.seconds,
+            persistent: content.on.persistent == Some(true),
         });
         Ok(Resolved {
             original,
@@ -680,10 +690,11 @@ impl Supervisor {
         let began = Instant::now();
         let started_at = unix_now();
         let resolved = self.resolve(item_hash).await?;
-        let Program::Sandbox(program) = &resolved.program else {
-            return Err(ComputeError::RuntimeUnavailable(
-                "persistent Wasm programs (wasi:cli commands) are not supported yet".into(),
-            ));
+        let program = match &resolved.program {
+            Program::Sandbox(program) => program,
+            Program::Wasm(program) => {
+                return self.keep_wasm(&resolved, program, started_at, began).await;
+            }
         };
         let sandbox = match &self.inner.sandbox {
             Ok(sandbox) => sandbox,
@@ -711,10 +722,43 @@ impl Supervisor {
         }
     }
 
+    /// [`Self::keep_running`] for a Wasm command: a failure since the last check is
+    /// recorded (with the command's last output) and returned, so the keeper backs off.
+    async fn keep_wasm(
+        &self,
+        resolved: &Resolved,
+        program: &WasmProgram,
+        started_at: f64,
+        began: Instant,
+    ) -> Result<bool, ComputeError> {
+        let wasm = match &self.inner.wasm {
+            Ok(wasm) => wasm,
+            Err(why) => return Err(ComputeError::RuntimeUnavailable(why.clone())),
+        };
+        let (result, output) = wasm.keep(program).await;
+        let output = output_lines(output);
+        let run = Run::new(resolved, Trigger::Persistent, started_at, began, true);
+        match result {
+            Ok(crate::wasm::CommandStatus::Running) => Ok(false),
+            Ok(crate::wasm::CommandStatus::Started) => {
+                self.record(run, Ok(200), output);
+                Ok(true)
+            }
+            Err(err) => {
+                let err = ComputeError::Wasm(err);
+                self.record(run, Err(&err), output);
+                Err(err)
+            }
+        }
+    }
+
     /// Stops the instance of a program (a persistent one that is no longer wanted).
     pub async fn stop(&self, item_hash: &str) {
         if let Ok(sandbox) = &self.inner.sandbox {
             sandbox.stop(item_hash).await;
+        }
+        if let Ok(wasm) = &self.inner.wasm {
+            wasm.stop_command(item_hash);
         }
     }
 
@@ -804,11 +848,8 @@ impl Supervisor {
             }
         };
         let (answer, out) = wasm.handle(program, request).await;
-        let mut output = Vec::new();
-        for (stream, text) in [("stdout", out.stdout), ("stderr", out.stderr)] {
-            output.extend(text.lines().map(|line| (stream, line.to_owned())));
-        }
-        (answer.map_err(ComputeError::Wasm), out.cold, output)
+        let cold = out.cold;
+        (answer.map_err(ComputeError::Wasm), cold, output_lines(out))
     }
 
     fn record(

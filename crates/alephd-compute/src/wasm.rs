@@ -24,9 +24,15 @@
 //! only. Each program has a bounded number of instances at once and a bounded queue behind
 //! them (503 when full).
 //!
+//! A PROGRAM with `on.persistent` is a `wasi:cli/command` component instead: its `run` is
+//! started once and kept running (no time limit, the other limits as above), restarted by
+//! the supervisor's keeper with backoff when it ends.
+//!
 //! Parts: `host` (per-instance state: WASI context, output capture, outbound policy),
-//! `runtime` (engine, compilation cache, loaded programs, serving).
+//! `runtime` (engine, compilation cache, loaded programs, serving), `command` (persistent
+//! programs).
 
+mod command;
 mod host;
 mod runtime;
 
@@ -35,6 +41,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use command::CommandStatus;
 pub use runtime::{WasmOutput, WasmRuntime};
 
 use crate::sandbox::FileRef;
@@ -163,6 +170,9 @@ pub struct WasmProgram {
     pub memory_mib: u64,
     /// Time per request, seconds (`resources.seconds`).
     pub seconds: u64,
+    /// `on.persistent`: the code is a `wasi:cli` command kept running, not a request
+    /// handler.
+    pub persistent: bool,
 }
 
 /// Why a Wasm program could not run or answer.

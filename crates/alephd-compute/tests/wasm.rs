@@ -14,10 +14,11 @@ use std::{
 use alephd_compute::{
     sandbox::FileRef,
     wasm::{
-        WasmConfig, WasmError, WasmOutput, WasmProgram, WasmRuntime, WasmVolume, WasmVolumeSource,
+        CommandStatus, WasmConfig, WasmError, WasmOutput, WasmProgram, WasmRuntime, WasmVolume,
+        WasmVolumeSource,
     },
 };
-use alephd_testing::{repo_root, wasm_hello_component, wasm_js_component};
+use alephd_testing::{repo_root, wasm_hello_component, wasm_js_component, wasm_ticker_command};
 use axum::{body::Body, http};
 use http_body_util::BodyExt;
 
@@ -77,6 +78,7 @@ fn program(code: FileRef) -> WasmProgram {
         aleph_api: false,
         memory_mib: 128,
         seconds: 5,
+        persistent: false,
     }
 }
 
@@ -486,4 +488,104 @@ async fn fuel_is_a_cpu_budget_when_configured() {
         "fuel ran out before the clock did"
     );
     assert_eq!(get(&runtime, &p, "/").await.status, 200);
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Waits up to 20 s for `check`.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn a_persistent_command_runs_until_stopped_and_reports_its_failures() {
+    let work = work_dir();
+    let runtime = runtime(&work);
+    let path = wasm_ticker_command().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let code = FileRef {
+        path,
+        key: format!("ticker{}x{}", bytes.len(), crc(&bytes)),
+    };
+    let mut p = program(code);
+    p.persistent = true;
+    p.seconds = 1; // a request limit: a command is not held to it
+    p.volumes = vec![WasmVolume {
+        mount: "/data".into(),
+        source: WasmVolumeSource::Persistent {
+            name: "data".into(),
+            size_mib: 4,
+        },
+    }];
+    let data = work.join("wasm/volumes").join(&p.id).join("data");
+    let (status, _) = runtime.keep(&p).await;
+    assert_eq!(status.unwrap(), CommandStatus::Started);
+    assert!(runtime.command_running(&p.id));
+    let (status, _) = runtime.keep(&p).await;
+    assert_eq!(
+        status.unwrap(),
+        CommandStatus::Running,
+        "kept, not restarted"
+    );
+    // It runs past `resources.seconds`: that limit is per request.
+    eventually("30 ticks (1.5 s)", || lines(&data.join("ticks")) >= 30).await;
+    assert!(runtime.command_running(&p.id));
+    let out = runtime.command_output(&p.id).unwrap();
+    assert!(out.stdout.contains("tick 1\n"), "{out:?}");
+    // It serves no HTTP.
+    let request = http::Request::get("/").body(Body::empty()).unwrap();
+    let (err, _) = call(&runtime, &p, request).await.err().unwrap();
+    assert!(matches!(err, WasmError::BadCode(_)), "{err}");
+
+    // A new version replaces it; one that fails is reported once, then started again.
+    p.variables.insert("FAIL_AFTER".into(), "3".into());
+    let (status, _) = runtime.keep(&p).await;
+    assert_eq!(status.unwrap(), CommandStatus::Started);
+    eventually("the failing version to end", || {
+        !runtime.command_running(&p.id)
+    })
+    .await;
+    let (status, output) = runtime.keep(&p).await;
+    let err = status.unwrap_err();
+    assert!(
+        err.to_string().contains("exited with a failure status"),
+        "{err}"
+    );
+    assert!(
+        output.stderr.contains("failing on purpose after 3 ticks"),
+        "{output:?}"
+    );
+    assert!(
+        !runtime.command_running(&p.id),
+        "left stopped for the caller to back off"
+    );
+    let (status, _) = runtime.keep(&p).await;
+    assert_eq!(status.unwrap(), CommandStatus::Started);
+    eventually("the third start", || lines(&data.join("starts")) == 3).await;
+
+    // Stopped: it writes no more.
+    p.variables.remove("FAIL_AFTER");
+    runtime.keep(&p).await.0.unwrap();
+    eventually("ticks of the last version", || {
+        runtime
+            .command_output(&p.id)
+            .is_some_and(|o| o.stdout.contains("tick 5"))
+    })
+    .await;
+    runtime.stop_command(&p.id);
+    let stopped_at = lines(&data.join("ticks"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        lines(&data.join("ticks")) <= stopped_at + 1,
+        "no ticks after the stop"
+    );
+    assert!(!runtime.command_running(&p.id));
 }

@@ -11,4 +11,7 @@ mod sandbox;
 pub use anvil::{ANVIL_CHAIN_ID, ANVIL_KEYS, Anvil};
 pub use daemon::{Daemon, DaemonBuilder, free_port, http_get};
 pub use env::{fixtures_dir, node_modules, python, repo_root};
-pub use sandbox::{sandbox_hello_binary, sandbox_runtime, wasm_hello_component, wasm_js_component};
+pub use sandbox::{
+    sandbox_hello_binary, sandbox_runtime, wasm_hello_component, wasm_js_component,
+    wasm_ticker_command,
+};

@@ -82,6 +82,16 @@ pub fn sandbox_hello_binary() -> anyhow::Result<PathBuf> {
 /// cargo into `target/wasm-guests` (once per change of its source; parallel tests wait on a
 /// file lock). Needs `rustup target add wasm32-wasip2` (the test set-up does it).
 pub fn wasm_hello_component() -> anyhow::Result<PathBuf> {
+    hello_http_artifact("hello_http.wasm")
+}
+
+/// The `ticker` `wasi:cli` command of the same package (`src/bin/ticker.rs`), for persistent
+/// programs.
+pub fn wasm_ticker_command() -> anyhow::Result<PathBuf> {
+    hello_http_artifact("ticker.wasm")
+}
+
+fn hello_http_artifact(name: &str) -> anyhow::Result<PathBuf> {
     let project = fixtures_dir().join("wasm/hello-http");
     let target_dir = repo_root().join("target/wasm-guests");
     std::fs::create_dir_all(&target_dir)?;
@@ -115,7 +125,7 @@ pub fn wasm_hello_component() -> anyhow::Result<PathBuf> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let component = target_dir.join("wasm32-wasip2/release/hello_http.wasm");
+    let component = target_dir.join("wasm32-wasip2/release").join(name);
     anyhow::ensure!(component.exists(), "no {}", component.display());
     Ok(component)
 }

@@ -73,6 +73,7 @@ pub(crate) async fn run(args: WasmBenchArgs) -> anyhow::Result<()> {
         aleph_api: false,
         memory_mib: 128,
         seconds: 30,
+        persistent: false,
     };
     println!(
         "component {} ({} KiB), load average before: {}",

@@ -204,8 +204,9 @@ fn message_json(record: &alephd_db::MessageRecord) -> serde_json::Value {
 
 /// Keeps `on.persistent` programs running: every `CHECK` it starts the current version of
 /// each one that is not running (a crash or an update), backing off per program after a
-/// failed start (1 s doubling to 60 s), and stops those no longer persistent (forgotten, or
-/// updated to a non-persistent version).
+/// failed start or a failure of what it started (1 s doubling to 60 s, reset once it is seen
+/// running), and stops those no longer persistent (forgotten, or updated to a
+/// non-persistent version).
 pub(crate) fn spawn_persistent_keeper(
     supervisor: Supervisor,
     cancel: tokio_util::sync::CancellationToken,
@@ -256,12 +257,10 @@ pub(crate) fn spawn_persistent_keeper(
                     continue;
                 }
                 match supervisor.keep_running(&id).await {
-                    Ok(started) => {
-                        if started {
-                            tracing::info!(program = %id, "persistent program started");
-                        }
-                        entry.backoff = FIRST_BACKOFF;
-                    }
+                    // The backoff resets once an instance is seen still running at a
+                    // check, so a program that fails right after each start keeps backing off.
+                    Ok(true) => tracing::info!(program = %id, "persistent program started"),
+                    Ok(false) => entry.backoff = FIRST_BACKOFF,
                     Err(err) => {
                         tracing::warn!(program = %id, retry_in_s = entry.backoff.as_secs(), "persistent program failed to start: {err}");
                         entry.retry_at = now + entry.backoff;

@@ -17,6 +17,7 @@ use std::{
 
 use alephd_testing::{
     DaemonBuilder, fixtures_dir, python, repo_root, wasm_hello_component, wasm_js_component,
+    wasm_ticker_command,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_alephd");
@@ -31,6 +32,9 @@ fn daemon(data: &std::path::Path, work: &std::path::Path) -> alephd_testing::Dae
             format!("[\"{ORACLE}\"]"),
         )
         .env("ALEPHD_PROCESSOR__BILLING__PRICING_OWNER", ORACLE)
+        // Persistent programs paid by holding are refused since 2026-03-11 (Aleph's rule);
+        // the CLI's Composer builds hold payments only (see the sandbox flow).
+        .env("ALEPHD_PROCESSOR__BILLING__HOLD_STREAM_CUTOFF", "1e12")
         .env("ALEPHD_COMPUTE__WORK_DIR", work.display().to_string())
         .env("ALEPHD_COMPUTE__DOMAIN", "aleph.test")
         .start()
@@ -372,6 +376,55 @@ fn wasm_programs_deploy_serve_update_trigger_and_forget() {
         .map(|(_, v)| v.clone())
         .unwrap();
     assert_eq!(version, updated["item_hash"].as_str().unwrap());
+
+    // A persistent program: a wasi:cli command kept running, restarted when it fails.
+    let ticker = wasm_ticker_command().unwrap();
+    let kept = cli(
+        &node,
+        &[
+            "program",
+            "deploy",
+            ticker.to_str().unwrap(),
+            "--persistent",
+            "--persistent-volume",
+            "state:/data:4",
+            "--var",
+            "FAIL_AFTER=4",
+        ],
+    );
+    assert_eq!(kept["status"], "processed", "{kept}");
+    let kept = kept["item_hash"].as_str().unwrap().to_owned();
+    let state = work.join("wasm/volumes").join(&kept).join("state");
+    let count =
+        |file: &str| std::fs::read_to_string(state.join(file)).map_or(0, |t| t.lines().count());
+    for _ in 0..300 {
+        if count("starts") >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        count("starts") >= 2,
+        "started, failed, started again\n{}",
+        node.log()
+    );
+    let logs = cli(&node, &["program", "logs", &kept]);
+    let runs = logs["executions"].as_array().unwrap();
+    assert!(
+        runs.iter().any(|r| r["trigger"] == "persistent"
+            && r["status"] == "error"
+            && r["stderr"]
+                .as_str()
+                .unwrap()
+                .contains("failing on purpose after 4 ticks")),
+        "the failure is logged with its output: {logs}"
+    );
+    let forgot = cli(&node, &["message", "forget", &kept]);
+    assert_eq!(forgot["status"], "processed", "{forgot}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = count("ticks");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count("ticks"), after, "a forgotten program is stopped");
 
     // Persistent data survives a node restart (and the new version).
     node.terminate().unwrap();

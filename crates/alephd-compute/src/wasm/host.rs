@@ -120,6 +120,8 @@ struct CaptureInner {
     kept: Vec<u8>,
     limit: usize,
     dropped: u64,
+    /// Keep the newest bytes (a long-running command) rather than the first.
+    tail: bool,
 }
 
 impl Capture {
@@ -129,22 +131,39 @@ impl Capture {
                 kept: Vec::new(),
                 limit,
                 dropped: 0,
+                tail: false,
             })),
         }
+    }
+
+    /// A capture that keeps the last `limit` bytes, for output without an end.
+    pub(crate) fn tail(limit: usize) -> Self {
+        let capture = Self::new(limit);
+        capture.inner.lock().unwrap_or_else(|p| p.into_inner()).tail = true;
+        capture
     }
 
     /// What was kept, as text, with a note when some was dropped.
     pub(crate) fn text(&self) -> String {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut text = String::from_utf8_lossy(&inner.kept).into_owned();
-        if inner.dropped > 0 {
-            text.push_str(&format!("\n[{} more bytes not kept]\n", inner.dropped));
+        match (inner.dropped, inner.tail) {
+            (0, _) => {}
+            (n, false) => text.push_str(&format!("\n[{n} more bytes not kept]\n")),
+            (n, true) => text.insert_str(0, &format!("[{n} earlier bytes not kept]\n")),
         }
         text
     }
 
     fn push(&self, bytes: &[u8]) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.tail {
+            inner.kept.extend_from_slice(bytes);
+            let over = inner.kept.len().saturating_sub(inner.limit);
+            inner.kept.drain(..over);
+            inner.dropped += over as u64;
+            return;
+        }
         let room = inner.limit.saturating_sub(inner.kept.len());
         let kept = bytes.len().min(room);
         inner.kept.extend_from_slice(&bytes[..kept]);
@@ -195,6 +214,10 @@ mod tests {
         let text = capture.text();
         assert!(text.starts_with("hello wo"), "{text}");
         assert!(text.contains("[3 more bytes not kept]"), "{text}");
+        let tail = Capture::tail(8);
+        tail.push(b"hello ");
+        tail.push(b"world");
+        assert_eq!(tail.text(), "[3 earlier bytes not kept]\nlo world");
     }
 
     #[test]

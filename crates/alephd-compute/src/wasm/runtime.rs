@@ -38,7 +38,7 @@ const OUTPUT_KEPT: usize = crate::supervisor::OUTPUT_KEPT;
 /// The Wasm runtime (cheap to clone).
 #[derive(Clone)]
 pub struct WasmRuntime {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for WasmRuntime {
@@ -49,10 +49,10 @@ impl std::fmt::Debug for WasmRuntime {
     }
 }
 
-struct Inner {
-    engine: Engine,
-    linker: Linker<Host>,
-    config: WasmConfig,
+pub(super) struct Inner {
+    pub(super) engine: Engine,
+    pub(super) linker: Linker<Host>,
+    pub(super) config: WasmConfig,
     compiled_dir: PathBuf,
     volumes_dir: PathBuf,
     scratch_dir: PathBuf,
@@ -64,6 +64,8 @@ struct Inner {
     /// One compilation per code hash at a time (others wait for it).
     compiling: tokio::sync::Mutex<()>,
     seq: AtomicU64,
+    /// Persistent programs (`wasi:cli` commands) running or just ended, by program id.
+    pub(super) commands: Mutex<HashMap<String, super::command::Command>>,
 }
 
 /// A program ready to instantiate.
@@ -125,6 +127,7 @@ impl WasmRuntime {
             loaded: Mutex::new(HashMap::new()),
             compiling: tokio::sync::Mutex::new(()),
             seq: AtomicU64::new(0),
+            commands: Mutex::new(HashMap::new()),
         });
         spawn_epoch_ticker(Arc::downgrade(&inner));
         Ok(Self { inner })
@@ -150,6 +153,10 @@ impl WasmRuntime {
     /// Compiles (or loads the compiled code of) `program` ahead of its first request.
     /// Returns whether it had to be loaded now.
     pub async fn prepare(&self, program: &WasmProgram) -> Result<bool, WasmError> {
+        if program.persistent {
+            // A command: compiled (and cached) now, started by the keeper.
+            return self.component(&program.code).await.map(|_| true);
+        }
         self.loaded(program).await.map(|(_, cold)| cold)
     }
 
@@ -227,6 +234,11 @@ impl WasmRuntime {
                 max: config.max_memory_mib,
             });
         }
+        if program.persistent {
+            return Err(WasmError::BadCode(
+                "a persistent Wasm program runs as a wasi:cli command and serves no HTTP".into(),
+            ));
+        }
         if let Some(l) = self.lock_loaded().get(&program.id)
             && l.key == program.code.key
         {
@@ -273,7 +285,7 @@ impl WasmRuntime {
     /// The compiled component for a code file: from the on-disk cache, else compiled (off the
     /// async threads) and cached.
     #[allow(unsafe_code)]
-    async fn component(&self, code: &FileRef) -> Result<Component, WasmError> {
+    pub(super) async fn component(&self, code: &FileRef) -> Result<Component, WasmError> {
         let engine = self.inner.engine.clone();
         let safe = !code.key.is_empty() && code.key.chars().all(|c| c.is_ascii_alphanumeric());
         if !safe {
@@ -370,6 +382,7 @@ impl WasmRuntime {
         stderr: &Capture,
         images: &HashMap<String, PathBuf>,
         stop: &Stop,
+        timed: bool,
     ) -> Result<(Store<Host>, Scratch, Vec<Watched>), WasmError> {
         // Removes the ephemeral dirs made so far if this fails half-way.
         let mut scratch = Scratch(Vec::new());
@@ -468,7 +481,7 @@ impl WasmRuntime {
         };
         let mut store = Store::new(&self.inner.engine, host);
         store.limiter(|host| &mut host.limits);
-        if self.inner.config.fuel_per_second > 0 {
+        if self.inner.config.fuel_per_second > 0 && timed {
             let fuel = fuel_of(&self.inner.config, program);
             store
                 .set_fuel(fuel)
@@ -476,11 +489,11 @@ impl WasmRuntime {
         }
         // At every epoch tick the guest yields its thread to other tasks; past its time, or
         // once it filled a volume, it is interrupted.
-        let deadline = Instant::now() + Duration::from_secs(program.seconds);
+        let deadline = timed.then(|| Instant::now() + Duration::from_secs(program.seconds));
         let stop = Arc::clone(stop);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if stop.get().is_some() || Instant::now() >= deadline {
+            if stop.get().is_some() || deadline.is_some_and(|d| Instant::now() >= d) {
                 Ok(wasmtime::UpdateDeadline::Interrupt)
             } else {
                 Ok(wasmtime::UpdateDeadline::Yield(1))
@@ -489,15 +502,16 @@ impl WasmRuntime {
         Ok((store, scratch, watched))
     }
 
-    async fn run(
+    /// Everything one instance of `program` needs before it starts: its images extracted,
+    /// its store (time-limited per request when `timed`, else only yielding), its scratch
+    /// dirs and the watcher of its writable volumes.
+    pub(super) async fn instance(
         &self,
         program: &WasmProgram,
-        loaded: &Arc<Loaded>,
-        request: http::Request<Body>,
-        permit: OwnedSemaphorePermit,
         stdout: &Capture,
         stderr: &Capture,
-    ) -> Result<http::Response<Body>, WasmError> {
+        timed: bool,
+    ) -> Result<Instance, WasmError> {
         let mut images = HashMap::new();
         for volume in &program.volumes {
             if let WasmVolumeSource::Immutable(file) = &volume.source {
@@ -514,7 +528,8 @@ impl WasmRuntime {
             }
         }
         let stop: Stop = Arc::new(std::sync::OnceLock::new());
-        let (mut store, cleanup, watched) = self.store(program, stdout, stderr, &images, &stop)?;
+        let (store, cleanup, watched) =
+            self.store(program, stdout, stderr, &images, &stop, timed)?;
         let watcher = (!watched.is_empty()).then(|| {
             let every = Duration::from_millis(self.inner.config.volume_check_ms);
             AbortOnDrop(tokio::spawn(watch_volumes(
@@ -523,6 +538,29 @@ impl WasmRuntime {
                 every,
             )))
         });
+        Ok(Instance {
+            store,
+            cleanup,
+            watcher,
+            stop,
+        })
+    }
+
+    async fn run(
+        &self,
+        program: &WasmProgram,
+        loaded: &Arc<Loaded>,
+        request: http::Request<Body>,
+        permit: OwnedSemaphorePermit,
+        stdout: &Capture,
+        stderr: &Capture,
+    ) -> Result<http::Response<Body>, WasmError> {
+        let Instance {
+            mut store,
+            cleanup,
+            watcher,
+            stop,
+        } = self.instance(program, stdout, stderr, true).await?;
         let request = incoming(request).map(|body| {
             body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
         });
@@ -639,7 +677,18 @@ fn fuel_of(config: &WasmConfig, program: &WasmProgram) -> u64 {
 }
 
 /// Set once an instance must stop for a full volume: its mount and size.
-type Stop = Arc<std::sync::OnceLock<(String, u64)>>;
+pub(super) type Stop = Arc<std::sync::OnceLock<(String, u64)>>;
+
+/// An instance about to start; the guards go with the task that runs it.
+pub(super) struct Instance {
+    pub(super) store: Store<Host>,
+    /// Its ephemeral dirs, removed when dropped.
+    pub(super) cleanup: Scratch,
+    /// Measures its writable volumes while it lives.
+    pub(super) watcher: Option<AbortOnDrop>,
+    /// Set when it must stop for a full volume.
+    pub(super) stop: Stop,
+}
 
 /// A writable volume of a running instance, measured against its cap.
 struct Watched {
@@ -693,7 +742,7 @@ fn disk_usage(dir: &Path) -> u64 {
 }
 
 /// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -772,7 +821,7 @@ impl Drop for RunningGuard {
 }
 
 /// Ephemeral volumes of one instance, removed with it.
-struct Scratch(Vec<PathBuf>);
+pub(super) struct Scratch(Vec<PathBuf>);
 
 impl Drop for Scratch {
     fn drop(&mut self) {

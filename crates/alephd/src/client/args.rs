@@ -355,6 +355,10 @@ pub(crate) struct ProgramSettings {
     /// Give the program internet access.
     #[arg(long)]
     pub(crate) internet: bool,
+    /// Keep the program running (`on.persistent`) instead of starting it per request; a Wasm
+    /// program is then a `wasi:cli` command (a `main`), restarted with backoff when it ends.
+    #[arg(long)]
+    pub(crate) persistent: bool,
     /// An environment variable `K=V` (repeatable).
     #[arg(long = "var", value_name = "K=V")]
     pub(crate) vars: Vec<String>,

@@ -307,6 +307,9 @@ fn apply(spec: &mut ProgramSpec, settings: &ProgramSettings) -> anyhow::Result<(
     if settings.internet {
         spec.internet = true;
     }
+    if settings.persistent {
+        spec.persistent = true;
+    }
     for var in &settings.vars {
         let Some((key, value)) = var.split_once('=') else {
             bail!("--var {var:?} is not K=V");
