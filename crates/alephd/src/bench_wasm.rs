@@ -47,6 +47,10 @@ pub(crate) struct WasmBenchArgs {
     /// Concurrent HTTP connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Instances alive at once for the memory figure (each in `GET /sleep?ms=…`, a route both
+    /// test guests have); 0 skips it.
+    #[arg(long, default_value_t = 100)]
+    instances: usize,
     /// A `wasmtime` CLI (48) to measure side by side with `wasmtime serve`.
     #[arg(long, value_name = "BIN")]
     wasmtime: Option<PathBuf>,
@@ -81,7 +85,11 @@ pub(crate) async fn run(args: WasmBenchArgs) -> anyhow::Result<()> {
         bytes.len() / 1024,
         load()
     );
-    let new_runtime = || WasmRuntime::new(WasmConfig::default(), work.path(), "unsquashfs".into());
+    let config = WasmConfig {
+        max_concurrency: args.instances.max(WasmConfig::default().max_concurrency),
+        ..WasmConfig::default()
+    };
+    let new_runtime = || WasmRuntime::new(config.clone(), work.path(), "unsquashfs".into());
 
     let runtime = new_runtime()?;
     let began = Instant::now();
@@ -117,6 +125,14 @@ pub(crate) async fn run(args: WasmBenchArgs) -> anyhow::Result<()> {
         "warm, in process (fresh instance per request, no HTTP): {}",
         summary(&mut warm)
     );
+
+    if args.instances > 0 {
+        println!(
+            "memory per live instance ({} at once): {}",
+            args.instances,
+            memory_per_instance(&runtime, &program, args.instances).await?
+        );
+    }
 
     let addr = serve(runtime.clone(), program.clone()).await?;
     let ours = load_test(addr, &args).await?;
@@ -159,6 +175,49 @@ async fn request(runtime: &WasmRuntime, program: &WasmProgram, path: &str) -> an
         .await
         .map_err(|e| anyhow::anyhow!("reading the body: {e}"))?;
     Ok(status)
+}
+
+/// The node's resident memory growth while `n` instances are alive at once, per instance.
+async fn memory_per_instance(
+    runtime: &WasmRuntime,
+    program: &WasmProgram,
+    n: usize,
+) -> anyhow::Result<String> {
+    const SLEEP_MS: u64 = 2000;
+    let before = rss_kib()?;
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (runtime, program) = (runtime.clone(), program.clone());
+        tasks.push(tokio::spawn(async move {
+            request(&runtime, &program, &format!("/sleep?ms={SLEEP_MS}")).await
+        }));
+    }
+    // All started (the runtime counts them), then measured while they sleep.
+    let deadline = Instant::now() + Duration::from_millis(SLEEP_MS / 2);
+    while runtime.running(&program.id) < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let alive = runtime.running(&program.id);
+    let during = rss_kib()?;
+    for task in tasks {
+        let status = task.await??;
+        ensure!(status == 200, "/sleep answered {status}");
+    }
+    ensure!(alive > 0, "no instance was alive at once");
+    let per = during.saturating_sub(before) as f64 / alive as f64;
+    Ok(format!(
+        "{per:.0} KiB ({alive} alive, resident memory {before} → {during} KiB)"
+    ))
+}
+
+/// This process's resident memory, KiB.
+fn rss_kib() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc/self/status")
 }
 
 /// An HTTP server on loopback handing every request to the runtime (the node's `/vm` path
