@@ -112,13 +112,7 @@ impl WasmRuntime {
     }
 
     async fn start_command(&self, program: &WasmProgram) -> Result<Command, WasmError> {
-        let config = &self.inner.config;
-        if program.memory_mib > config.max_memory_mib {
-            return Err(WasmError::TooMuchMemory {
-                asked: program.memory_mib,
-                max: config.max_memory_mib,
-            });
-        }
+        super::runtime::check_memory(&self.inner.config, program)?;
         let component = self.component(&program.code).await?;
         let pre = self
             .inner

@@ -231,12 +231,7 @@ impl WasmRuntime {
     /// The loaded program for `program`'s current code, loading it when needed.
     async fn loaded(&self, program: &WasmProgram) -> Result<(Arc<Loaded>, bool), WasmError> {
         let config = &self.inner.config;
-        if program.memory_mib > config.max_memory_mib {
-            return Err(WasmError::TooMuchMemory {
-                asked: program.memory_mib,
-                max: config.max_memory_mib,
-            });
-        }
+        check_memory(config, program)?;
         if program.persistent {
             return Err(WasmError::BadCode(
                 "a persistent Wasm program runs as a wasi:cli command and serves no HTTP".into(),
@@ -670,6 +665,17 @@ fn trap(e: wasmtime::Error, seconds: u64, fuel: u64) -> WasmError {
         Some(wasmtime::Trap::OutOfFuel) => WasmError::OutOfFuel(fuel),
         _ => WasmError::Trap(format!("{e:#}")),
     }
+}
+
+/// Refuses a program asking more memory than this node's pool slots hold.
+pub(super) fn check_memory(config: &WasmConfig, program: &WasmProgram) -> Result<(), WasmError> {
+    if program.memory_mib > config.max_memory_mib {
+        return Err(WasmError::TooMuchMemory {
+            asked: program.memory_mib,
+            max: config.max_memory_mib,
+        });
+    }
+    Ok(())
 }
 
 /// The fuel one request of `program` gets.
