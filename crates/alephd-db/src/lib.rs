@@ -22,6 +22,7 @@ mod peers;
 mod pending;
 mod posts;
 mod query;
+mod staged;
 mod state_root;
 mod unconfirmed;
 
@@ -75,6 +76,10 @@ pub mod ops {
         amends_of, delete_post, insert_post, list_posts, post, set_latest_amend,
     };
     pub use crate::query::{count_messages, find_hashes, find_messages};
+    pub use crate::staged::{
+        aggregates_by_key, insert_elements, insert_posts, posts_by_hash, set_latest_amends,
+        tombstoned_keys, upsert_aggregates,
+    };
     pub use crate::state_root::state_root;
     pub use crate::unconfirmed::unconfirmed;
 }

@@ -17,6 +17,7 @@ use crate::{
     billing::BillingConfig,
     content::Content,
     pipeline::{ApplyError, Effects},
+    staged::Staged,
 };
 
 /// What handlers need besides the transaction: the clock, the file store, billing rules.
@@ -41,6 +42,7 @@ pub(crate) enum Disposition {
 /// Runs the handler of the message's type.
 pub(crate) async fn process(
     conn: &mut Conn,
+    staged: &mut Staged,
     message: &IncomingMessage,
     content: &Content,
     record: &MessageRecord,
@@ -48,13 +50,24 @@ pub(crate) async fn process(
     effects: &mut Effects,
 ) -> Result<Disposition, ApplyError> {
     match message.message_type() {
-        MessageType::Post => post::process(conn, message, content, record, ctx).await,
-        MessageType::Aggregate => aggregate::process(conn, content, record, effects).await,
+        MessageType::Post => post::process(conn, staged, message, content, record, ctx).await,
+        MessageType::Aggregate => aggregate::process(conn, staged, content, record, effects).await,
         MessageType::Forget => forget::process(conn, message, content, record, ctx, effects).await,
         MessageType::Store => store::process(conn, message, content, record, ctx).await,
         MessageType::Program | MessageType::Instance => {
             vm::process(conn, message, content, record, ctx).await
         }
+    }
+}
+
+/// Whether the handler of this message works on the batch's cache of posts and aggregates
+/// alone. Any other handler reads or writes through the connection, so the pipeline flushes
+/// the cache before it and clears it after (see [`crate::staged`]).
+pub(crate) fn staged_only(message: &IncomingMessage, content: &Content) -> bool {
+    match message.message_type() {
+        MessageType::Aggregate => true,
+        MessageType::Post => !post::is_trusted(content.content_type.as_deref()),
+        _ => false,
     }
 }
 

@@ -23,6 +23,7 @@ pub mod lifecycle;
 mod permissions;
 mod pipeline;
 mod service;
+mod staged;
 mod verify;
 
 pub use config::ProcessorConfig;

@@ -5,7 +5,7 @@ use alephd_db::{Conn, ops};
 use alephd_message::{Address, Chain, ErrorCode, MessageType};
 use serde_json::Value;
 
-use crate::{ProcessingError, pipeline::ApplyError};
+use crate::{ProcessingError, pipeline::ApplyError, staged::Staged};
 
 /// The aggregate key holding an owner's delegations.
 pub const SECURITY_KEY: &str = "security";
@@ -23,7 +23,12 @@ pub(crate) struct Action<'a> {
 }
 
 /// Ok when the sender is the owner or delegated for this action; PERMISSION_DENIED otherwise.
-pub(crate) async fn authorize(conn: &mut Conn, action: &Action<'_>) -> Result<(), ApplyError> {
+/// The owner's `security` aggregate is read through the batch's cache when one is given.
+pub(crate) async fn authorize(
+    conn: &mut Conn,
+    staged: Option<&mut Staged>,
+    action: &Action<'_>,
+) -> Result<(), ApplyError> {
     if action.sender.same_as(action.owner) {
         return Ok(());
     }
@@ -32,7 +37,12 @@ pub(crate) async fn authorize(conn: &mut Conn, action: &Action<'_>) -> Result<()
     if action.message_type == MessageType::Aggregate && action.aggregate_key == Some(SECURITY_KEY) {
         return Err(denied(action).into());
     }
-    let Some(security) = ops::aggregate(conn, action.owner.as_str(), SECURITY_KEY).await? else {
+    let owner = action.owner.as_str();
+    let security = match staged {
+        Some(staged) => staged.aggregate(conn, owner, SECURITY_KEY).await?,
+        None => ops::aggregate(conn, owner, SECURITY_KEY).await?,
+    };
+    let Some(security) = security else {
         return Err(denied(action).into());
     };
     let value: Value = serde_json::from_str(&security.content).unwrap_or(Value::Null);

@@ -21,6 +21,7 @@ use crate::{
     fetch::{FetchError, MAX_FETCHED_CONTENT},
     handlers::{self, Ctx, Disposition},
     permissions::{self, Action},
+    staged::{Prefetch, Staged},
     verify,
 };
 
@@ -139,6 +140,10 @@ impl Pipeline {
             statuses: ops::statuses(&mut tx, &hashes).await?,
             ..Default::default()
         };
+        writes
+            .staged
+            .prefetch(&mut tx, prefetch_of(&prepared))
+            .await?;
         let mut events = Vec::with_capacity(prepared.len());
         let mut effects = Effects::default();
         for item in &prepared {
@@ -326,9 +331,10 @@ impl Pipeline {
         }
         let result = match &item.checked {
             Ok((message, content, size)) => {
-                if message.message_type() == MessageType::Forget {
+                // Handlers that use the connection see every earlier message of the batch.
+                let direct = !handlers::staged_only(message, content);
+                if direct {
                     writes.flush(conn).await?;
-                    writes.stale = true;
                 }
                 let record = record(message, content, *size, item.pending.reception_time);
                 let ctx = Ctx {
@@ -336,10 +342,19 @@ impl Pipeline {
                     store: self.fetcher.store(),
                     billing: &self.config.billing,
                 };
-                match apply(conn, message, content, &record, &ctx, effects).await {
-                    Ok(d) => stored_size(conn, message, record).await.map(|r| (d, r)),
-                    Err(e) => Err(e),
+                let staged = &mut writes.staged;
+                let applied =
+                    match apply(conn, staged, message, content, &record, &ctx, effects).await {
+                        Ok(d) => stored_size(conn, message, record).await.map(|r| (d, r)),
+                        Err(e) => Err(e),
+                    };
+                if direct {
+                    // What they wrote through the connection is not in the cache.
+                    writes.staged.reset(conn).await?;
+                    // A FORGET writes statuses directly too.
+                    writes.stale |= message.message_type() == MessageType::Forget;
                 }
+                applied
             }
             Err(e) => Err(ApplyError::Invalid(e.clone())),
         };
@@ -436,6 +451,8 @@ impl Pipeline {
 /// Rows buffered during a batch and written with one statement per table.
 #[derive(Debug, Default)]
 struct BatchWrites {
+    /// Posts and aggregates of the batch.
+    staged: Staged,
     /// Current statuses of the batch's hashes (read once, kept up to date).
     statuses: HashMap<String, MessageStatus>,
     /// A FORGET wrote statuses directly: re-read them.
@@ -454,6 +471,7 @@ impl BatchWrites {
     }
 
     async fn flush(&mut self, conn: &mut Conn) -> Result<(), DbError> {
+        self.staged.flush(conn).await?;
         let messages: Vec<MessageRecord> = self.messages.drain(..).map(|m| (*m).clone()).collect();
         ops::insert_messages(conn, &messages, &self.tags).await?;
         self.tags.clear();
@@ -479,9 +497,35 @@ fn event(
     }
 }
 
+/// What the batch's POST and AGGREGATE handlers and permission checks will read.
+fn prefetch_of(prepared: &[Prepared]) -> Prefetch {
+    let mut wanted = Prefetch::default();
+    for (message, content, _) in prepared.iter().filter_map(|p| p.checked.as_ref().ok()) {
+        let owner = content.address.as_str();
+        if !message.sender().same_as(&content.address) {
+            wanted
+                .aggregates
+                .insert((owner.to_owned(), permissions::SECURITY_KEY.to_owned()));
+        }
+        match (message.message_type(), &content.body) {
+            (MessageType::Aggregate, Body::Aggregate { key, .. }) => {
+                wanted.aggregates.insert((owner.to_owned(), key.clone()));
+            }
+            (MessageType::Post, _)
+                if content.content_type.as_deref() == Some(handlers::post::AMEND) =>
+            {
+                wanted.posts.extend(content.reference().map(str::to_owned));
+            }
+            _ => {}
+        }
+    }
+    wanted
+}
+
 /// Permissions, dependencies and the type handler.
 async fn apply(
     conn: &mut Conn,
+    staged: &mut Staged,
     message: &IncomingMessage,
     content: &Content,
     record: &MessageRecord,
@@ -497,8 +541,8 @@ async fn apply(
         post_type: content.content_type.as_deref(),
         aggregate_key: content.key(),
     };
-    permissions::authorize(conn, &action).await?;
-    handlers::process(conn, message, content, record, ctx, effects).await
+    permissions::authorize(conn, Some(&mut *staged), &action).await?;
+    handlers::process(conn, staged, message, content, record, ctx, effects).await
 }
 
 /// The row an applied message becomes.

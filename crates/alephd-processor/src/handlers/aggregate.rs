@@ -11,10 +11,12 @@ use crate::{
     content::{Body, Content},
     permissions::SECURITY_KEY,
     pipeline::{ApplyError, Effects},
+    staged::Staged,
 };
 
 pub(crate) async fn process(
     conn: &mut Conn,
+    staged: &mut Staged,
     content: &Content,
     record: &MessageRecord,
     effects: &mut Effects,
@@ -23,7 +25,7 @@ pub(crate) async fn process(
         return Err(ProcessingError::format("not an aggregate content").into());
     };
     let owner = content.address.as_str();
-    let forgotten_by = ops::tombstone_time(conn, owner, key, content.time).await?;
+    let forgotten_by = staged.tombstones(conn, owner, key, content.time).await?;
     if !forgotten_by.is_empty() {
         return Ok(Disposition::ForgottenOnArrival { forgotten_by });
     }
@@ -34,11 +36,22 @@ pub(crate) async fn process(
         time: content.time,
         content: Value::Object(value.clone()).to_string(),
     };
-    ops::insert_element(conn, &element).await?;
-    match ops::aggregate(conn, owner, key).await? {
-        Some(current) => merge_into(conn, current, &element, value).await?,
-        None => recompute(conn, owner, key).await?,
-    }
+    let merged = match staged.aggregate(conn, owner, key).await? {
+        Some(current) => merge_into(conn, staged, current, &element, value).await?,
+        // No value means no element is stored (the last one's FORGET deletes the value):
+        // this element alone is the value.
+        None => AggregateRecord {
+            owner: owner.to_owned(),
+            key: key.clone(),
+            content: element.content.clone(),
+            created: element.time,
+            last_updated: element.time,
+            original_item_hash: element.item_hash.clone(),
+            last_update_item_hash: element.item_hash.clone(),
+        },
+    };
+    staged.put_aggregate(merged);
+    staged.insert_element(element);
     if key == SECURITY_KEY {
         effects.security_changed.push(owner.to_owned());
     }
@@ -46,22 +59,34 @@ pub(crate) async fn process(
 }
 
 /// Adds one element to an existing value. The merged value of a top-level field is that of
-/// the newest element having it, so only the elements newer than this one are read (none
-/// when it is the newest: the common, in-order case).
+/// the newest element having it, so only the elements newer than this one are read; there
+/// are none when it is newer than the value's last update (the common, in-order case), and
+/// then nothing is read at all.
 async fn merge_into(
     conn: &mut Conn,
+    staged: &mut Staged,
     current: AggregateRecord,
     element: &AggregateElement,
     value: &Map<String, Value>,
-) -> Result<(), ApplyError> {
-    let newer = ops::elements_after(
-        conn,
-        &element.owner,
-        &element.key,
-        element.time,
-        &element.item_hash,
+) -> Result<AggregateRecord, ApplyError> {
+    let newest = version_cmp(
+        (element.time, &element.item_hash),
+        (current.last_updated, &current.last_update_item_hash),
     )
-    .await?;
+    .is_gt();
+    let newer = if newest {
+        Vec::new()
+    } else {
+        staged.flush_elements(conn).await?;
+        ops::elements_after(
+            conn,
+            &element.owner,
+            &element.key,
+            element.time,
+            &element.item_hash,
+        )
+        .await?
+    };
     let shadowed: Vec<Map<String, Value>> =
         newer.iter().map(|e| parse_object(&e.content)).collect();
     let mut merged = parse_object(&current.content);
@@ -87,8 +112,7 @@ async fn merge_into(
         updated.created = element.time;
         updated.original_item_hash = element.item_hash.clone();
     }
-    ops::upsert_aggregate(conn, &updated).await?;
-    Ok(())
+    Ok(updated)
 }
 
 /// Rebuilds `(owner, key)` from its elements; deletes it when none are left.

@@ -157,7 +157,7 @@ async fn check_target(
         post_type: target.content_type,
         aggregate_key: target.content_key,
     };
-    permissions::authorize(conn, &action).await
+    permissions::authorize(conn, None, &action).await
 }
 
 /// Turns an applied message into a tombstone and undoes its type's effects.

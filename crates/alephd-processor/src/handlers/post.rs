@@ -11,6 +11,7 @@ use crate::{
     billing::{self, TrustedPost},
     content::Content,
     pipeline::ApplyError,
+    staged::Staged,
 };
 
 /// Post types the node consumes itself (balances and credits).
@@ -24,8 +25,15 @@ const TRUSTED_TYPES: [&str; 4] = [
 /// The post type that marks an amend.
 pub(crate) const AMEND: &str = "amend";
 
+/// Whether a post of this type changes node state besides posts (balances, credits): such
+/// posts are applied on a flushed batch cache (see [`crate::staged`]).
+pub(crate) fn is_trusted(post_type: Option<&str>) -> bool {
+    post_type.is_some_and(|t| TRUSTED_TYPES.contains(&t))
+}
+
 pub(crate) async fn process(
     conn: &mut Conn,
+    staged: &mut Staged,
     message: &IncomingMessage,
     content: &Content,
     record: &MessageRecord,
@@ -43,10 +51,10 @@ pub(crate) async fn process(
         latest_amend: None,
     };
     if row.post_type != AMEND {
-        if TRUSTED_TYPES.contains(&row.post_type.as_str()) {
+        if is_trusted(Some(&row.post_type)) {
             apply_trusted(conn, message, content, record, ctx).await?;
         }
-        ops::insert_post(conn, &row).await?;
+        staged.insert_post(row);
         return Ok(Disposition::Processed);
     }
     let Some(target) = content.reference() else {
@@ -54,7 +62,7 @@ pub(crate) async fn process(
             ProcessingError::new(ErrorCode::PostAmendNoTarget, "an amend needs a ref").into(),
         );
     };
-    let Some(original) = ops::post(conn, target).await? else {
+    let Some(original) = staged.post(conn, target).await? else {
         if let Some(forgotten) = ops::forgotten(conn, target).await? {
             // The original is gone: this amend is forgotten with it.
             return Ok(Disposition::ForgottenOnArrival {
@@ -80,10 +88,9 @@ pub(crate) async fn process(
         .into());
     }
     row.amends = Some(original.item_hash.clone());
-    ops::insert_post(conn, &row).await?;
     let newer = match &original.latest_amend {
         None => true,
-        Some(latest) => match ops::post(conn, latest).await? {
+        Some(latest) => match staged.post(conn, latest).await? {
             Some(current) => version_cmp(
                 (row.time, &row.item_hash),
                 (current.time, &current.item_hash),
@@ -93,8 +100,9 @@ pub(crate) async fn process(
         },
     };
     if newer {
-        ops::set_latest_amend(conn, &original.item_hash, Some(&row.item_hash)).await?;
+        staged.set_latest_amend(&original.item_hash, &row.item_hash);
     }
+    staged.insert_post(row);
     Ok(Disposition::Processed)
 }
 
