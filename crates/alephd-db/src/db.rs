@@ -1,7 +1,22 @@
 //! Opening the database: one writer connection (SQLite has one writer anyway; serialising
 //! here avoids busy retries) and a pool of readers, WAL mode so readers never block the writer.
+//!
+//! Checkpoints (copying the WAL back into the database file) run on a connection of their
+//! own, in the background, when a hot writer asks with [`Db::checkpoint_soon`] after its
+//! commit. A passive checkpoint does not block the writer, so the next transaction does not
+//! wait for it. The writer still checkpoints by itself past [`AUTO_CHECKPOINT_PAGES`]
+//! (for writers that never ask), and the WAL file is truncated back to
+//! [`WAL_SIZE_LIMIT`] when it restarts.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{
+    path::Path,
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use sqlx::{
@@ -18,6 +33,11 @@ pub type Conn = sqlx::SqliteConnection;
 pub type WriteTx = Transaction<'static, Sqlite>;
 /// A pooled read connection.
 pub type ReadConn = PoolConnection<Sqlite>;
+
+/// WAL pages after which the writer checkpoints inline (64 MiB with 4 KiB pages).
+const AUTO_CHECKPOINT_PAGES: u32 = 16_384;
+/// Size the WAL file is truncated to when it restarts, bytes.
+const WAL_SIZE_LIMIT: u64 = 64 << 20;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -55,6 +75,10 @@ impl DbConfig {
 pub struct Db {
     write: SqlitePool,
     read: SqlitePool,
+    /// One connection for background checkpoints.
+    checkpoint: SqlitePool,
+    /// A background checkpoint is running.
+    checkpointing: Arc<AtomicBool>,
 }
 
 impl Db {
@@ -80,19 +104,54 @@ impl Db {
             .busy_timeout(Duration::from_millis(config.busy_timeout_ms))
             .foreign_keys(false)
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
         let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", AUTO_CHECKPOINT_PAGES.to_string()),
+            )
+            .await
+            .map_err(open_err)?;
+        MIGRATOR.run(&write).await?;
+        let checkpoint = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
             .await
             .map_err(open_err)?;
-        MIGRATOR.run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(config.read_connections)
             .connect_with(options.read_only(true))
             .await
             .map_err(open_err)?;
-        Ok(Self { write, read })
+        Ok(Self {
+            write,
+            read,
+            checkpoint,
+            checkpointing: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Starts a passive checkpoint in the background unless one is running. Call it after
+    /// committing on a hot write path: the commit then never pays for the checkpoint.
+    pub fn checkpoint_soon(&self) {
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = self.checkpoint.clone();
+        let running = Arc::clone(&self.checkpointing);
+        tokio::spawn(async move {
+            // Failing is harmless: the next call or the writer's own checkpoint catches up.
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "background checkpoint failed");
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 
     /// Starts the (single) write transaction; waits while another one is open.
@@ -118,6 +177,7 @@ impl Db {
     /// Closes both pools, waiting for connections to be returned.
     pub async fn close(&self) {
         self.read.close().await;
+        self.checkpoint.close().await;
         self.write.close().await;
     }
 }

@@ -9,7 +9,8 @@ use std::{
 };
 
 use alephd_db::{
-    Conn, Db, DbError, MessageRecord, MessageStatus, NewPending, PendingRecord, RejectedRecord, ops,
+    Conn, Db, DbError, MessageRecord, MessageStatus, NewPending, PendingRecord, RejectedRecord,
+    WriteTx, ops,
 };
 use alephd_message::{ErrorCode, IncomingMessage, ItemType, MessageType};
 use futures::{StreamExt, stream};
@@ -60,6 +61,13 @@ impl PreparedBatch {
     pub(crate) fn ids(&self) -> HashSet<i64> {
         self.0.iter().map(|p| p.pending.id).collect()
     }
+}
+
+/// A batch applied in a transaction not committed yet (see [`Pipeline::apply_uncommitted`]).
+pub(crate) struct Applied {
+    pub(crate) tx: WriteTx,
+    events: Vec<MessageEvent>,
+    taken: usize,
 }
 
 /// A queued message after the stateless steps.
@@ -129,6 +137,18 @@ impl Pipeline {
         batch: PreparedBatch,
         now: f64,
     ) -> Result<usize, ProcessorError> {
+        let applied = self.apply_uncommitted(batch, now).await?;
+        self.commit(applied).await
+    }
+
+    /// Checks and applies every message in a write transaction left open, so the caller
+    /// may add its own writes (the service queues the submissions waiting meanwhile) before
+    /// [`Pipeline::commit`].
+    pub(crate) async fn apply_uncommitted(
+        &self,
+        batch: PreparedBatch,
+        now: f64,
+    ) -> Result<Applied, ProcessorError> {
         let prepared = batch.0;
         let taken = prepared.len();
         let mut tx = self.db.begin().await?;
@@ -158,12 +178,23 @@ impl Pipeline {
         }
         writes.flush(&mut tx).await?;
         requeue_delegated(&mut tx, &effects, now).await?;
-        tx.commit().await.map_err(DbError::from)?;
-        for event in events.into_iter().flatten() {
+        Ok(Applied {
+            tx,
+            events: events.into_iter().flatten().collect(),
+            taken,
+        })
+    }
+
+    /// Commits an applied batch, then announces its results; returns how many messages
+    /// it took from the queue.
+    pub(crate) async fn commit(&self, applied: Applied) -> Result<usize, ProcessorError> {
+        applied.tx.commit().await.map_err(DbError::from)?;
+        self.db.checkpoint_soon();
+        for event in applied.events {
             // No subscriber is fine: nobody is waiting.
             let _ = self.events.send(event);
         }
-        Ok(taken)
+        Ok(applied.taken)
     }
 
     /// Parses, verifies and fetches outside the transaction.

@@ -16,7 +16,10 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{ContentFetcher, MessageEvent, Pipeline, ProcessorConfig, ProcessorError, SubmitError};
+use crate::{
+    ContentFetcher, MessageEvent, Pipeline, ProcessorConfig, ProcessorError, SubmitError,
+    pipeline::PreparedBatch,
+};
 
 /// How often (at most, when idle) the worker refreshes the planner statistics.
 const OPTIMIZE_EVERY: Duration = Duration::from_secs(300);
@@ -69,6 +72,8 @@ pub enum WaitOutcome {
 
 struct SubmitRequest {
     message: IncomingMessage,
+    /// The message as queued, serialised by the submitter (outside the writer's turn).
+    wire: String,
     origin: Origin,
     reception_time: f64,
     reply: oneshot::Sender<Result<SubmitOutcome, String>>,
@@ -98,22 +103,20 @@ impl Processor {
             events,
             wake: wake.clone(),
         };
-        let ingest = tokio::spawn(ingest_loop(
-            db.clone(),
-            submit_rx,
-            config.ingest_batch,
-            wake.clone(),
-        ));
+        let ingest = Ingest {
+            rx: submit_rx,
+            batch: config.ingest_batch,
+            requests: Vec::with_capacity(config.ingest_batch),
+        };
         let lifecycle = tokio::spawn(lifecycle_loop(
             db.clone(),
             fetcher.store().cloned(),
             config.billing.clone(),
             shutdown.clone(),
         ));
-        let worker = tokio::spawn(worker_loop(db, pipeline, wake, shutdown));
+        let worker = tokio::spawn(worker_loop(db, pipeline, ingest, wake, shutdown));
         let task = tokio::spawn(async move {
             let result = worker.await?;
-            ingest.abort();
             lifecycle.abort();
             result
         });
@@ -140,6 +143,7 @@ impl ProcessorHandle {
     ) -> Result<SubmitOutcome, SubmitError> {
         let (reply, rx) = oneshot::channel();
         let request = SubmitRequest {
+            wire: message.to_wire_value().to_string(),
             message,
             origin,
             reception_time: now(),
@@ -215,53 +219,91 @@ pub fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Group commit: every request waiting when a transaction starts goes into it.
-async fn ingest_loop(
-    db: Db,
-    mut rx: mpsc::Receiver<SubmitRequest>,
+/// Submissions waiting to be queued. Only the worker writes to the database (SQLite has one
+/// writer): it queues the submissions waiting when a batch is about to commit in that
+/// batch's transaction, and commits submissions on their own only while it would otherwise
+/// wait (idle, or while the next batch is being prepared). Either way every submission
+/// waiting at that moment shares one commit (group commit).
+struct Ingest {
+    rx: mpsc::Receiver<SubmitRequest>,
+    /// Most submissions per transaction.
     batch: usize,
-    wake: Arc<Notify>,
-) {
-    let mut requests = Vec::with_capacity(batch);
-    while rx.recv_many(&mut requests, batch).await > 0 {
-        let result = enqueue_all(&db, &requests).await;
+    /// Taken from `rx`, not answered yet.
+    requests: Vec<SubmitRequest>,
+}
+
+impl Ingest {
+    /// Waits for at least one submission. Never resolves once every handle is gone.
+    async fn recv(&mut self) {
+        if self.rx.recv_many(&mut self.requests, self.batch).await == 0 {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Moves submissions that are waiting into `requests`, without waiting.
+    fn take_waiting(&mut self) {
+        while self.requests.len() < self.batch {
+            match self.rx.try_recv() {
+                Ok(request) => self.requests.push(request),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Queues the taken submissions in a transaction of their own and answers them.
+    async fn commit_alone(&mut self, db: &Db) {
+        self.take_waiting();
+        let result = async {
+            let mut tx = db.begin().await?;
+            let outcomes = queue_in(&mut tx, &self.requests).await?;
+            tx.commit().await?;
+            Ok::<_, DbError>(outcomes)
+        }
+        .await;
+        if result.is_ok() {
+            db.checkpoint_soon();
+        }
+        self.reply(result.map_err(|e| e.to_string()));
+    }
+
+    /// Answers the taken submissions once their transaction committed (or failed).
+    fn reply(&mut self, result: Result<Vec<SubmitOutcome>, String>) {
         match result {
             Ok(outcomes) => {
-                for (request, outcome) in requests.drain(..).zip(outcomes) {
+                for (request, outcome) in self.requests.drain(..).zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));
                 }
-                wake.notify_one();
             }
             Err(e) => {
                 tracing::error!(error = %e, "queuing submitted messages failed");
-                for request in requests.drain(..) {
-                    let _ = request.reply.send(Err(e.to_string()));
+                for request in self.requests.drain(..) {
+                    let _ = request.reply.send(Err(e.clone()));
                 }
             }
         }
     }
 }
 
-async fn enqueue_all(db: &Db, requests: &[SubmitRequest]) -> Result<Vec<SubmitOutcome>, DbError> {
-    let wires: Vec<String> = requests
-        .iter()
-        .map(|r| r.message.to_wire_value().to_string())
-        .collect();
+/// Queues submissions in an open write transaction.
+async fn queue_in(
+    tx: &mut alephd_db::WriteTx,
+    requests: &[SubmitRequest],
+) -> Result<Vec<SubmitOutcome>, DbError> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
     let pending: Vec<NewPending<'_>> = requests
         .iter()
-        .zip(&wires)
-        .map(|(r, wire)| NewPending {
+        .map(|r| NewPending {
             item_hash: r.message.item_hash().as_str(),
             sender: r.message.sender().as_str(),
             signature: r.message.signature().unwrap_or_default(),
-            message: wire,
+            message: &r.wire,
             origin: r.origin.as_str(),
             reception_time: r.reception_time,
         })
         .collect();
-    let mut tx = db.begin().await?;
-    let outcomes = ops::enqueue_many(&mut tx, &pending).await?;
-    tx.commit().await?;
+    let outcomes = ops::enqueue_many(tx, &pending).await?;
     Ok(outcomes
         .into_iter()
         .map(|o| match o {
@@ -273,30 +315,83 @@ async fn enqueue_all(db: &Db, requests: &[SubmitRequest]) -> Result<Vec<SubmitOu
 
 /// Runs batches while messages are due, preparing the next batch (verify, fetch: CPU and
 /// network) while the current one is applied (database).
-async fn drain(pipeline: &Pipeline) -> Result<(), ProcessorError> {
-    let mut current = pipeline.take_and_prepare(now(), &HashSet::new()).await?;
+async fn drain(db: &Db, pipeline: &Pipeline, ingest: &mut Ingest) -> Result<(), ProcessorError> {
+    let mut current = prepare_serving(db, pipeline, ingest, HashSet::new()).await?;
     while let Some(batch) = current {
         let in_flight = batch.ids();
         let next_pipeline = pipeline.clone();
         let next =
             tokio::spawn(async move { next_pipeline.take_and_prepare(now(), &in_flight).await });
-        let applied = pipeline.apply_batch(batch, now()).await;
-        current = next.await??;
+        let applied = apply_with_submissions(pipeline, ingest, batch).await;
+        current = serve_until(db, ingest, next).await??;
         applied?;
     }
     Ok(())
+}
+
+/// Takes and prepares due messages except `in_flight`, serving submissions meanwhile.
+async fn prepare_serving(
+    db: &Db,
+    pipeline: &Pipeline,
+    ingest: &mut Ingest,
+    in_flight: HashSet<i64>,
+) -> Result<Option<PreparedBatch>, ProcessorError> {
+    let pipeline = pipeline.clone();
+    let task = tokio::spawn(async move { pipeline.take_and_prepare(now(), &in_flight).await });
+    serve_until(db, ingest, task).await?
+}
+
+/// Commits submissions on their own until `task` is done.
+async fn serve_until<T>(
+    db: &Db,
+    ingest: &mut Ingest,
+    mut task: JoinHandle<T>,
+) -> Result<T, tokio::task::JoinError> {
+    loop {
+        tokio::select! {
+            done = &mut task => return done,
+            () = ingest.recv() => ingest.commit_alone(db).await,
+        }
+    }
+}
+
+/// Applies a batch, queues the submissions waiting by then in the same transaction, commits.
+async fn apply_with_submissions(
+    pipeline: &Pipeline,
+    ingest: &mut Ingest,
+    batch: PreparedBatch,
+) -> Result<usize, ProcessorError> {
+    let mut applied = pipeline.apply_uncommitted(batch, now()).await?;
+    ingest.take_waiting();
+    match queue_in(&mut applied.tx, &ingest.requests).await {
+        Ok(outcomes) => {
+            let committed = pipeline.commit(applied).await;
+            ingest.reply(match &committed {
+                Ok(_) => Ok(outcomes),
+                Err(e) => Err(e.to_string()),
+            });
+            committed
+        }
+        Err(e) => {
+            // Rolls the batch back too: it is retried whole.
+            drop(applied);
+            ingest.reply(Err(e.to_string()));
+            Err(e.into())
+        }
+    }
 }
 
 /// Runs batches while messages are due, then sleeps until woken or the next retry is due.
 async fn worker_loop(
     db: Db,
     pipeline: Pipeline,
+    mut ingest: Ingest,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> Result<(), ProcessorError> {
     let mut last_optimize = tokio::time::Instant::now();
     loop {
-        if let Err(e) = drain(&pipeline).await {
+        if let Err(e) = drain(&db, &pipeline, &mut ingest).await {
             // A failed batch is retried whole; back off so a broken disk does not spin.
             tracing::error!(error = %e, "processing batch failed");
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -317,6 +412,7 @@ async fn worker_loop(
         });
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
+            () = ingest.recv() => ingest.commit_alone(&db).await,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
         }
