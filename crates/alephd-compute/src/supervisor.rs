@@ -707,7 +707,7 @@ impl Supervisor {
         if was_running && result.is_ok() {
             return Ok(false);
         }
-        let output = sandbox.output_since(id, 0);
+        let output = sandbox.output_since(id, 0).await;
         let run = Run::new(&resolved, Trigger::Persistent, started_at, began, true);
         match result {
             Ok(_) => {
@@ -820,12 +820,12 @@ impl Supervisor {
         };
         let id = &program.id;
         let cold = !sandbox.is_running(id);
-        let mark = sandbox.output_mark(id);
+        let mark = sandbox.output_mark(id).await;
         let answer = sandbox.handle(program, request).await;
         // Lines printed since the request came in (a cold start's are all of the instance's).
         let output = match cold {
-            true => sandbox.output_since(id, 0),
-            false => sandbox.output_since(id, mark),
+            true => sandbox.output_since(id, 0).await,
+            false => sandbox.output_since(id, mark).await,
         };
         (answer.map_err(ComputeError::Sandbox), cold, output)
     }

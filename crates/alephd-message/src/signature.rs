@@ -18,7 +18,7 @@ use crate::{Chain, MessageType, SignatureScheme};
 
 pub use evm::EthAccount;
 pub use signer::{SignError, Signer};
-pub use solana::{SolAccount, verify_batch as verify_solana_batch};
+pub use solana::SolAccount;
 
 /// The fields a signature covers, borrowed from a message.
 #[derive(Debug, Clone, Copy)]

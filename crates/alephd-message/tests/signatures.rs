@@ -5,7 +5,7 @@
 
 use alephd_message::{
     Chain, MessageType,
-    signature::{EthAccount, SignedFields, Signer, SolAccount, verify, verify_solana_batch},
+    signature::{EthAccount, SignedFields, Signer, SolAccount, verify},
 };
 use serde_json::Value;
 
@@ -269,7 +269,7 @@ fn our_signatures_verify_and_batches_agree() {
             ..fields
         })
         .collect();
-    assert!(verify_solana_batch(&batch).iter().all(Result::is_ok));
+    assert!(batch.iter().all(|f| verify(f).is_ok()));
     let restored = SolAccount::from_secret(&sol[0].keypair_bytes()).unwrap();
     assert_eq!(restored.address(), sol[0].address());
 }

@@ -36,6 +36,9 @@ pub struct SandboxRuntime {
     inner: Arc<Inner>,
 }
 
+/// Yields before an execution's output is taken (see [`SandboxRuntime::output_since`]).
+const OUTPUT_SETTLE_YIELDS: usize = 4;
+
 #[derive(Debug)]
 struct Inner {
     config: SandboxConfig,
@@ -151,17 +154,28 @@ impl SandboxRuntime {
 
     /// The mark to pass to [`output_since`](Self::output_since): what the program prints from
     /// now on (0 when it is not running yet: everything it will print).
-    pub fn output_mark(&self, id: &str) -> u64 {
-        self.with_instance(id, |i| i.output.mark()).unwrap_or(0)
+    pub async fn output_mark(&self, id: &str) -> u64 {
+        self.current(id).await.map_or(0, |i| i.output.mark())
     }
 
     /// Lines the program printed since `mark`, with their stream (`stdout`/`stderr`).
-    pub fn output_since(&self, id: &str, mark: u64) -> Vec<(&'static str, String)> {
-        self.with_instance(id, |i| i.output.since(mark))
+    ///
+    /// Called right after a request: the program printed before answering, but the tasks
+    /// copying its pipes may not have read those lines yet. Yielding first lets them run
+    /// when they are ready; a line still unread after that is missed by this execution's
+    /// record (it stays in the instance's output).
+    pub async fn output_since(&self, id: &str, mark: u64) -> Vec<(&'static str, String)> {
+        for _ in 0..OUTPUT_SETTLE_YIELDS {
+            tokio::task::yield_now().await;
+        }
+        self.current(id)
+            .await
+            .map(|i| i.output.since(mark))
             .unwrap_or_default()
     }
 
-    fn with_instance<T>(&self, id: &str, f: impl FnOnce(&Instance) -> T) -> Option<T> {
+    /// The running instance of `id`, waiting while another request starts or stops it.
+    async fn current(&self, id: &str) -> Option<Arc<Instance>> {
         let slot = self
             .inner
             .slots
@@ -169,8 +183,8 @@ impl SandboxRuntime {
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .cloned()?;
-        let guard = slot.try_lock().ok()?;
-        guard.as_deref().map(f)
+        let guard = slot.lock().await;
+        guard.clone()
     }
 
     /// Memory charged to the instance's cgroup, in bytes.

@@ -3,7 +3,7 @@
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
-use super::{SignError, SignatureError, SignedFields, Signer, json_object, str_field};
+use super::{SignError, SignatureError, Signer, json_object, str_field};
 use crate::Chain;
 
 const SCHEME: &str = "Solana";
@@ -36,43 +36,14 @@ fn base58_array<const N: usize>(text: &str, what: &str) -> Result<[u8; N], Signa
     })
 }
 
+/// One signature at a time, strictly (small-order keys and R rejected, cofactorless). There
+/// is deliberately no batch verification: it is cofactored, so a crafted signature (an R
+/// with a torsion component) would pass or fail depending on the other messages of its
+/// batch, and nodes must agree on every verdict.
 pub(super) fn verify(sender: &str, signature: &str, buffer: &str) -> Result<(), SignatureError> {
     let (key, sig) = decode(sender, signature)?;
     key.verify_strict(buffer.as_bytes(), &sig)
         .map_err(|_| SignatureError::mismatch(SCHEME, sender))
-}
-
-/// Verifies many Solana signatures at once (ed25519 batch verification, about twice the
-/// throughput of one by one). Returns one verdict per input, in order: when the batch fails,
-/// each signature is checked alone to find the bad ones.
-pub fn verify_batch(items: &[SignedFields<'_>]) -> Vec<Result<(), SignatureError>> {
-    let buffers: Vec<String> = items
-        .iter()
-        .map(SignedFields::verification_buffer)
-        .collect();
-    let decoded: Vec<_> = items
-        .iter()
-        .map(|f| decode(f.sender, f.signature))
-        .collect();
-    let mut messages = Vec::with_capacity(items.len());
-    let mut signatures = Vec::with_capacity(items.len());
-    let mut keys = Vec::with_capacity(items.len());
-    for (buffer, decoded) in buffers.iter().zip(&decoded) {
-        if let Ok((key, sig)) = decoded {
-            messages.push(buffer.as_bytes());
-            signatures.push(*sig);
-            keys.push(*key);
-        }
-    }
-    let all_decoded = keys.len() == items.len();
-    if all_decoded && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        return vec![Ok(()); items.len()];
-    }
-    items
-        .iter()
-        .zip(&buffers)
-        .map(|(f, buffer)| verify(f.sender, f.signature, buffer))
-        .collect()
 }
 
 /// A Solana account: an ed25519 key whose base58 public key is the address.
@@ -144,45 +115,5 @@ impl Signer for SolAccount {
             "publicKey": self.address,
         })
         .to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::MessageType;
-
-    #[test]
-    fn batch_finds_the_bad_signature() {
-        let accounts: Vec<SolAccount> = (0..5).map(|_| SolAccount::generate()).collect();
-        let hash = "a".repeat(64);
-        let mut sigs: Vec<String> = accounts
-            .iter()
-            .map(|a| {
-                a.sign_buffer(&super::super::verification_buffer(
-                    Chain::SOL,
-                    a.address(),
-                    MessageType::Post,
-                    &hash,
-                ))
-                .unwrap()
-            })
-            .collect();
-        sigs[3] = sigs[2].clone();
-        let fields: Vec<SignedFields<'_>> = accounts
-            .iter()
-            .zip(&sigs)
-            .map(|(a, s)| SignedFields {
-                chain: Chain::SOL,
-                sender: a.address(),
-                message_type: MessageType::Post,
-                item_hash: &hash,
-                signature: s,
-                time: 0.0,
-            })
-            .collect();
-        let verdicts = verify_batch(&fields);
-        assert_eq!(verdicts.iter().filter(|v| v.is_ok()).count(), 4);
-        assert!(verdicts[3].is_err());
     }
 }
