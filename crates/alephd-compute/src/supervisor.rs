@@ -15,7 +15,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use alephd_db::{Db, FilePin, ops};
@@ -295,6 +295,9 @@ struct Inner {
     history: Mutex<HashMap<String, History>>,
     seq: AtomicU64,
 }
+
+/// How long a message trigger's output may take to reach the pipe readers.
+const TRIGGER_OUTPUT_SETTLE: Duration = Duration::from_millis(50);
 
 impl Supervisor {
     /// A supervisor reading programs from `db` and their files from `store`, caching files in
@@ -775,7 +778,7 @@ impl Supervisor {
             Err(err) => return error_response(item_hash, &err),
         };
         let (answer, cold, output) = match &resolved.program {
-            Program::Sandbox(program) => self.run_sandbox(program, request).await,
+            Program::Sandbox(program) => self.run_sandbox(program, request, trigger).await,
             Program::Wasm(program) => self.run_wasm(program, request).await,
         };
         let run = Run::new(&resolved, trigger, started_at, began, cold);
@@ -806,6 +809,7 @@ impl Supervisor {
         &self,
         program: &SandboxProgram,
         request: http::Request<Body>,
+        trigger: Trigger,
     ) -> (
         Result<http::Response<Body>, ComputeError>,
         bool,
@@ -822,6 +826,11 @@ impl Supervisor {
         let cold = !sandbox.is_running(id);
         let mark = sandbox.output_mark(id).await;
         let answer = sandbox.handle(program, request).await;
+        if trigger == Trigger::Message {
+            // Nobody waits for a message trigger's answer: give the pipe readers time to
+            // take what the program printed before answering (an HTTP request only yields).
+            tokio::time::sleep(TRIGGER_OUTPUT_SETTLE).await;
+        }
         // Lines printed since the request came in (a cold start's are all of the instance's).
         let output = match cold {
             true => sandbox.output_since(id, 0).await,

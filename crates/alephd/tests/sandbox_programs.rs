@@ -242,7 +242,16 @@ fn alephd_cli_deploys_calls_and_reads_logs() {
         serde_json::json!([ping]),
         "not {pong}"
     );
-    let logs = cli(&["program", "logs", &program]);
+    // The app saw the message before its trigger's execution is recorded: wait for it.
+    let mut logs = serde_json::Value::Null;
+    for _ in 0..50 {
+        logs = cli(&["program", "logs", &program]);
+        let recorded = logs["executions"].as_array().unwrap().iter();
+        if recorded.filter(|e| e["trigger"] == "message").count() > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let triggered: Vec<_> = logs["executions"]
         .as_array()
         .unwrap()
