@@ -27,8 +27,8 @@ pub(crate) struct Staged {
     amended: HashSet<String>,
     /// Merged aggregate values; `None` = known not to exist.
     aggregates: HashMap<Key, Option<AggregateRecord>>,
-    /// Aggregates changed in the cache, in first-change order.
-    changed_aggregates: Vec<Key>,
+    /// Aggregates changed in the cache (distinct keys: their upserts commute).
+    changed_aggregates: HashSet<Key>,
     /// Elements not written yet.
     elements: Vec<AggregateElement>,
     /// Owners whose key FORGETs were prefetched into `tombstoned`.
@@ -162,9 +162,7 @@ impl Staged {
     /// Replaces the merged value of its `(owner, key)` (written at flush).
     pub(crate) fn put_aggregate(&mut self, record: AggregateRecord) {
         let k = (record.owner.clone(), record.key.clone());
-        if !self.changed_aggregates.contains(&k) {
-            self.changed_aggregates.push(k.clone());
-        }
+        self.changed_aggregates.insert(k.clone());
         self.aggregates.insert(k, Some(record));
     }
 
