@@ -18,12 +18,32 @@ pub async fn statuses(
     conn: &mut Conn,
     hashes: &[&str],
 ) -> Result<HashMap<String, MessageStatus>, DbError> {
-    let mut out = HashMap::with_capacity(hashes.len());
+    read_statuses(conn, hashes, "").await
+}
+
+/// Statuses of the given hashes that were applied: processed, removing, removed or
+/// forgotten. Pending, rejected and unknown hashes are absent: those are the ones a new copy
+/// may still be processed for. The pipeline's and the queue's dedup read only these, so a
+/// batch of fresh messages (all pending) reads no row back.
+pub async fn applied_statuses(
+    conn: &mut Conn,
+    hashes: &[&str],
+) -> Result<HashMap<String, MessageStatus>, DbError> {
+    read_statuses(conn, hashes, " AND status NOT IN ('pending', 'rejected')").await
+}
+
+async fn read_statuses(
+    conn: &mut Conn,
+    hashes: &[&str],
+    and: &str,
+) -> Result<HashMap<String, MessageStatus>, DbError> {
+    let mut out = HashMap::new();
     for chunk in hashes.chunks(CHUNK) {
         let owned: Vec<String> = chunk.iter().map(|h| (*h).to_owned()).collect();
         let mut qb =
             QueryBuilder::<Sqlite>::new("SELECT item_hash, status FROM message_status WHERE ");
         push_in_bare(&mut qb, "item_hash", &owned);
+        qb.push(and);
         for (hash, status) in qb
             .build_query_as::<(String, String)>()
             .fetch_all(&mut *conn)
@@ -126,7 +146,7 @@ pub async fn enqueue_many(
     items: &[NewPending<'_>],
 ) -> Result<Vec<EnqueueOutcome>, DbError> {
     let hashes: Vec<&str> = items.iter().map(|p| p.item_hash).collect();
-    let known = statuses(conn, &hashes).await?;
+    let known = applied_statuses(conn, &hashes).await?;
     let mut outcomes = Vec::with_capacity(items.len());
     let mut queued = Vec::with_capacity(items.len());
     for p in items {

@@ -38,6 +38,8 @@ pub type ReadConn = PoolConnection<Sqlite>;
 const AUTO_CHECKPOINT_PAGES: u32 = 16_384;
 /// Size the WAL file is truncated to when it restarts, bytes.
 const WAL_SIZE_LIMIT: u64 = 64 << 20;
+/// Rows buffered between sqlx's SQLite thread and the caller (see `Db::open_with`).
+const ROW_BUFFER: usize = 4096;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -105,7 +107,11 @@ impl Db {
             .foreign_keys(false)
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory")
-            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
+            // sqlx hands rows from its SQLite thread to the caller through a bounded
+            // channel (50 by default): a batch read of 1,000 rows then blocked and woke that
+            // thread every few rows. A batch's reads fit in this one.
+            .row_buffer_size(ROW_BUFFER);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(

@@ -49,8 +49,8 @@ pub mod ops {
         tombstone_time, upsert_aggregate,
     };
     pub use crate::batch::{
-        confirmations_for, delete_pending as delete_pending_many, enqueue_many, insert_messages,
-        set_statuses, statuses,
+        applied_statuses, confirmations_for, delete_pending as delete_pending_many, enqueue_many,
+        insert_messages, set_statuses, statuses,
     };
     pub use crate::costs::{
         balances_of, cost_owners, costs_of, credit_entries_of, delete_costs, delete_removal,

@@ -2,6 +2,8 @@
 //! same transaction, before the submitter gets its 200/202, and leaves the queue in the
 //! transaction that applies or rejects it.
 
+use sqlx::{QueryBuilder, Sqlite};
+
 use crate::{Conn, DbError, MessageStatus, PendingRecord, messages};
 
 /// A message to queue.
@@ -54,21 +56,33 @@ pub async fn enqueue(conn: &mut Conn, p: &NewPending<'_>) -> Result<EnqueueOutco
     Ok(EnqueueOutcome::Queued)
 }
 
-/// Up to `limit` queued messages whose next attempt is due, oldest first.
+/// Up to `limit` queued messages whose next attempt is due, oldest first, except the `skip`
+/// ids (a batch being applied meanwhile: its rows leave the queue when it commits).
 pub async fn take_ready(
     conn: &mut Conn,
     now: f64,
     limit: i64,
+    skip: &[i64],
 ) -> Result<Vec<PendingRecord>, DbError> {
-    Ok(sqlx::query_as::<_, PendingRecord>(
+    let mut qb = QueryBuilder::<Sqlite>::new(
         "SELECT id, item_hash, sender, signature, message, origin, reception_time, retries, \
-         next_attempt, last_error_code FROM pending_messages \
-         WHERE next_attempt <= $1 ORDER BY next_attempt, id LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
+         next_attempt, last_error_code FROM pending_messages WHERE next_attempt <= ",
+    );
+    qb.push_bind(now);
+    if !skip.is_empty() {
+        qb.push(" AND id NOT IN (");
+        let mut ids = qb.separated(", ");
+        for id in skip {
+            ids.push_bind(*id);
+        }
+        ids.push_unseparated(")");
+    }
+    qb.push(" ORDER BY next_attempt, id LIMIT ");
+    qb.push_bind(limit);
+    Ok(qb
+        .build_query_as::<PendingRecord>()
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 /// Queued rows for one item hash (the pending shape of `GET /messages/{h}`).

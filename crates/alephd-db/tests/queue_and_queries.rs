@@ -100,15 +100,26 @@ async fn queue_dedups_and_respects_final_statuses() {
     tx.commit().await.unwrap();
 
     let mut tx = db.begin().await.unwrap();
-    let ready = ops::take_ready(&mut tx, 100.0, 10).await.unwrap();
+    let ready = ops::take_ready(&mut tx, 100.0, 10, &[]).await.unwrap();
     assert_eq!(ready.len(), 3);
     ops::reschedule(&mut tx, ready[0].id, 1, 500.0, 3)
         .await
         .unwrap();
     ops::delete_pending(&mut tx, ready[1].id).await.unwrap();
-    assert_eq!(ops::take_ready(&mut tx, 100.0, 10).await.unwrap().len(), 1);
+    let left = ops::take_ready(&mut tx, 100.0, 10, &[]).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, ready[2].id);
+    // A batch in flight is skipped; other ids are not.
+    let skipped = ops::take_ready(&mut tx, 100.0, 10, &[left[0].id])
+        .await
+        .unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let other = ops::take_ready(&mut tx, 100.0, 10, &[ready[1].id])
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
     assert_eq!(ops::next_attempt(&mut tx).await.unwrap(), Some(100.0));
-    let later = ops::take_ready(&mut tx, 1000.0, 10).await.unwrap();
+    let later = ops::take_ready(&mut tx, 1000.0, 10, &[]).await.unwrap();
     assert_eq!(later.len(), 2);
     assert_eq!(
         later.iter().find(|p| p.id == ready[0].id).unwrap().retries,

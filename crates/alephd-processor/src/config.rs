@@ -10,7 +10,11 @@ use crate::billing::BillingConfig;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessorConfig {
-    /// Messages taken from the queue and applied per transaction.
+    /// Messages taken from the queue and applied per transaction, at most. A batch takes
+    /// what is due, so this only binds under a backlog. Hash-keyed indexes get a page
+    /// rewritten per batch wherever a key lands, so bigger batches write fewer pages per
+    /// message: 4,000 ingests about 20% faster than 1,000 (`alephd bench ingest`), and a
+    /// full batch applies in about 0.3 s on 2 cores.
     pub batch_size: usize,
     /// Messages queued per ingest transaction (group commit of submits).
     pub ingest_batch: usize,
@@ -33,7 +37,7 @@ pub struct ProcessorConfig {
 impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
-            batch_size: 1000,
+            batch_size: 4000,
             ingest_batch: 1000,
             max_retries: 10,
             max_backoff_secs: 300.0,

@@ -6,6 +6,7 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
+    time::Instant,
 };
 
 use alephd_db::{
@@ -118,17 +119,24 @@ impl Pipeline {
         now: f64,
         in_flight: &HashSet<i64>,
     ) -> Result<Option<PreparedBatch>, ProcessorError> {
-        let limit = (self.config.batch_size + in_flight.len()) as i64;
-        let mut batch = {
+        let started = Instant::now();
+        let skip: Vec<i64> = in_flight.iter().copied().collect();
+        let batch = {
             let mut conn = self.db.read().await?;
-            ops::take_ready(&mut conn, now, limit).await?
+            ops::take_ready(&mut conn, now, self.config.batch_size as i64, &skip).await?
         };
-        batch.retain(|p| !in_flight.contains(&p.id));
-        batch.truncate(self.config.batch_size);
         if batch.is_empty() {
             return Ok(None);
         }
-        Ok(Some(PreparedBatch(self.prepare(batch).await?)))
+        let taken = started.elapsed();
+        let prepared = self.prepare(batch).await?;
+        tracing::debug!(
+            messages = prepared.len(),
+            take = ?taken,
+            prepare = ?(started.elapsed() - taken),
+            "batch prepared"
+        );
+        Ok(Some(PreparedBatch(prepared)))
     }
 
     /// The transactional half: check and apply every message, commit, announce.
@@ -151,19 +159,22 @@ impl Pipeline {
     ) -> Result<Applied, ProcessorError> {
         let prepared = batch.0;
         let taken = prepared.len();
+        let started = Instant::now();
         let mut tx = self.db.begin().await?;
         let hashes: Vec<&str> = prepared
             .iter()
             .map(|p| p.pending.item_hash.as_str())
             .collect();
         let mut writes = BatchWrites {
-            statuses: ops::statuses(&mut tx, &hashes).await?,
+            statuses: ops::applied_statuses(&mut tx, &hashes).await?,
             ..Default::default()
         };
+        let read_statuses = started.elapsed();
         writes
             .staged
             .prefetch(&mut tx, prefetch_of(&prepared))
             .await?;
+        let prefetched = started.elapsed();
         let mut events = Vec::with_capacity(prepared.len());
         let mut effects = Effects::default();
         for item in &prepared {
@@ -172,12 +183,21 @@ impl Pipeline {
                     .await?,
             );
             if writes.stale {
-                writes.statuses = ops::statuses(&mut tx, &hashes).await?;
+                writes.statuses = ops::applied_statuses(&mut tx, &hashes).await?;
                 writes.stale = false;
             }
         }
+        let settled = started.elapsed();
         writes.flush(&mut tx).await?;
         requeue_delegated(&mut tx, &effects, now).await?;
+        tracing::debug!(
+            messages = taken,
+            statuses = ?read_statuses,
+            prefetch = ?(prefetched - read_statuses),
+            settle = ?(settled - prefetched),
+            flush = ?(started.elapsed() - settled),
+            "batch applied"
+        );
         Ok(Applied {
             tx,
             events: events.into_iter().flatten().collect(),
@@ -188,7 +208,9 @@ impl Pipeline {
     /// Commits an applied batch, then announces its results; returns how many messages
     /// it took from the queue.
     pub(crate) async fn commit(&self, applied: Applied) -> Result<usize, ProcessorError> {
+        let started = Instant::now();
         applied.tx.commit().await.map_err(DbError::from)?;
+        tracing::debug!(messages = applied.taken, took = ?started.elapsed(), "batch committed");
         self.db.checkpoint_soon();
         for event in applied.events {
             // No subscriber is fine: nobody is waiting.
@@ -484,7 +506,8 @@ impl Pipeline {
 struct BatchWrites {
     /// Posts and aggregates of the batch.
     staged: Staged,
-    /// Current statuses of the batch's hashes (read once, kept up to date).
+    /// Applied statuses of the batch's hashes (read once, kept up to date; pending,
+    /// rejected and unknown ones are absent or set by this batch).
     statuses: HashMap<String, MessageStatus>,
     /// A FORGET wrote statuses directly: re-read them.
     stale: bool,

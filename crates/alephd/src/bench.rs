@@ -76,6 +76,8 @@ enum Via {
 }
 
 pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
+    // Quiet unless `RUST_LOG` asks (`alephd_processor=debug` shows per-batch stage times).
+    crate::logging::init("warn")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("alephd-bench")

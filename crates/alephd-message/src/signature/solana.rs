@@ -1,6 +1,11 @@
 //! Solana (and Eclipse): ed25519 over the raw buffer; the signature is the JSON string
 //! `{"signature": base58, "publicKey": base58}` and the public key must equal the sender.
 
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, Mutex, PoisonError},
+};
+
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
 use super::{SignError, SignatureError, Signer, json_object, str_field};
@@ -20,11 +25,33 @@ fn decode(sender: &str, signature: &str) -> Result<(VerifyingKey, Signature), Si
     if public_key != sender {
         return Err(SignatureError::mismatch(SCHEME, sender));
     }
-    let key: [u8; 32] = base58_array(public_key, "publicKey")?;
     let sig: [u8; 64] = base58_array(str_field(SCHEME, &map, "signature")?, "signature")?;
-    let key = VerifyingKey::from_bytes(&key)
+    Ok((verifying_key(public_key)?, Signature::from_bytes(&sig)))
+}
+
+/// Decoded keys by base58 address. Decoding one (base58, then decompressing the point)
+/// costs about a tenth of a verification, and busy senders sign many messages. Bounded:
+/// when full it starts over, so a flood of one-off senders costs only what it would
+/// without a cache.
+static KEYS: LazyLock<Mutex<HashMap<String, VerifyingKey>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+const KEYS_CAPACITY: usize = 4096;
+
+fn verifying_key(public_key: &str) -> Result<VerifyingKey, SignatureError> {
+    // A poisoned lock only means another thread panicked mid-insert: the map is still valid.
+    let lock = || KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(key) = lock().get(public_key) {
+        return Ok(*key);
+    }
+    let bytes: [u8; 32] = base58_array(public_key, "publicKey")?;
+    let key = VerifyingKey::from_bytes(&bytes)
         .map_err(|_| SignatureError::malformed(SCHEME, "publicKey is not a curve point"))?;
-    Ok((key, Signature::from_bytes(&sig)))
+    let mut keys = lock();
+    if keys.len() >= KEYS_CAPACITY {
+        keys.clear();
+    }
+    keys.insert(public_key.to_owned(), key);
+    Ok(key)
 }
 
 fn base58_array<const N: usize>(text: &str, what: &str) -> Result<[u8; N], SignatureError> {
@@ -115,5 +142,63 @@ impl Signer for SolAccount {
             "publicKey": self.address,
         })
         .to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(account: &SolAccount, buffer: &str) -> String {
+        account.sign_buffer(buffer).unwrap()
+    }
+
+    #[test]
+    fn cached_keys_give_the_same_verdicts() {
+        let alice = SolAccount::generate();
+        let mallory = SolAccount::generate();
+        let good = signed(&alice, "buffer");
+        // Twice: the second time the key comes from the cache.
+        for _ in 0..2 {
+            assert!(verify(alice.address(), &good, "buffer").is_ok());
+            assert!(verify(alice.address(), &good, "other buffer").is_err());
+        }
+        // Mallory's signature claiming Alice's (cached) key.
+        let forged = serde_json::json!({
+            "signature": serde_json::from_str::<serde_json::Value>(&signed(&mallory, "buffer"))
+                .unwrap()["signature"],
+            "publicKey": alice.address(),
+        })
+        .to_string();
+        assert!(verify(alice.address(), &forged, "buffer").is_err());
+    }
+
+    #[test]
+    fn small_order_key_is_rejected_every_time() {
+        // The identity point: decodes, but verify_strict refuses small-order keys.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let address = bs58::encode(identity).into_string();
+        let signature = serde_json::json!({
+            "signature": bs58::encode([0u8; 64]).into_string(),
+            "publicKey": address,
+        })
+        .to_string();
+        for _ in 0..2 {
+            assert!(verify(&address, &signature, "buffer").is_err());
+        }
+    }
+
+    #[test]
+    fn a_full_cache_starts_over_and_keeps_verifying() {
+        let accounts: Vec<SolAccount> = (0..KEYS_CAPACITY + 10)
+            .map(|_| SolAccount::generate())
+            .collect();
+        for account in &accounts {
+            verifying_key(account.address()).unwrap();
+        }
+        assert!(KEYS.lock().unwrap().len() <= KEYS_CAPACITY);
+        let first = &accounts[0];
+        assert!(verify(first.address(), &signed(first, "b"), "b").is_ok());
     }
 }
