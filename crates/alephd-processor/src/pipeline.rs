@@ -3,11 +3,7 @@
 //! message in ONE write transaction, in queue order, so a batch can hold a post and its amend.
 //! Events are announced only after the commit.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-    time::Instant,
-};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use alephd_db::{
     Conn, Db, DbError, MessageRecord, MessageStatus, NewPending, PendingRecord, RejectedRecord,
@@ -59,7 +55,7 @@ pub(crate) struct PreparedBatch(Vec<Prepared>);
 
 impl PreparedBatch {
     /// Queue ids of the batch's messages.
-    pub(crate) fn ids(&self) -> HashSet<i64> {
+    pub(crate) fn ids(&self) -> Vec<i64> {
         self.0.iter().map(|p| p.pending.id).collect()
     }
 }
@@ -106,7 +102,7 @@ impl Pipeline {
 
     /// Processes up to one batch of messages due at `now`; returns how many were taken.
     pub async fn run_batch(&self, now: f64) -> Result<usize, ProcessorError> {
-        match self.take_and_prepare(now, &HashSet::new()).await? {
+        match self.take_and_prepare(now, &[]).await? {
             Some(batch) => self.apply_batch(batch, now).await,
             None => Ok(0),
         }
@@ -117,13 +113,12 @@ impl Pipeline {
     pub(crate) async fn take_and_prepare(
         &self,
         now: f64,
-        in_flight: &HashSet<i64>,
+        in_flight: &[i64],
     ) -> Result<Option<PreparedBatch>, ProcessorError> {
         let started = Instant::now();
-        let skip: Vec<i64> = in_flight.iter().copied().collect();
         let batch = {
             let mut conn = self.db.read().await?;
-            ops::take_ready(&mut conn, now, self.config.batch_size as i64, &skip).await?
+            ops::take_ready(&mut conn, now, self.config.batch_size as i64, in_flight).await?
         };
         if batch.is_empty() {
             return Ok(None);

@@ -3,7 +3,6 @@
 //! owned by [`Processor::spawn`]; [`ProcessorHandle`] is the cheap, clonable client.
 
 use std::{
-    collections::HashSet,
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -316,7 +315,7 @@ async fn queue_in(
 /// Runs batches while messages are due, preparing the next batch (verify, fetch: CPU and
 /// network) while the current one is applied (database).
 async fn drain(db: &Db, pipeline: &Pipeline, ingest: &mut Ingest) -> Result<(), ProcessorError> {
-    let mut current = prepare_serving(db, pipeline, ingest, HashSet::new()).await?;
+    let mut current = prepare_serving(db, pipeline, ingest, Vec::new()).await?;
     while let Some(batch) = current {
         let in_flight = batch.ids();
         let next_pipeline = pipeline.clone();
@@ -334,7 +333,7 @@ async fn prepare_serving(
     db: &Db,
     pipeline: &Pipeline,
     ingest: &mut Ingest,
-    in_flight: HashSet<i64>,
+    in_flight: Vec<i64>,
 ) -> Result<Option<PreparedBatch>, ProcessorError> {
     let pipeline = pipeline.clone();
     let task = tokio::spawn(async move { pipeline.take_and_prepare(now(), &in_flight).await });
